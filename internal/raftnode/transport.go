@@ -1,0 +1,71 @@
+package raftnode
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Layer is the network under the raft transport (STYLE rule 10): a listener
+// for inbound raft connections plus a dialer for outbound ones. Tests can
+// wrap it to drop or delay traffic.
+type Layer interface {
+	net.Listener
+	Dial(addr string, timeout time.Duration) (net.Conn, error)
+}
+
+// tcpLayer is a TCP Layer, optionally with mutual TLS on both sides.
+type tcpLayer struct {
+	net.Listener
+	tls *tls.Config
+}
+
+// NewTCPLayer listens on addr (HOST:PORT). With tlsConf non-nil both the
+// listener and Dial use mutual TLS: the listener requires and verifies a
+// client certificate against tlsConf.ClientCAs, and Dial presents
+// tlsConf.Certificates and verifies the server against tlsConf.RootCAs,
+// using the dialled host as ServerName unless tlsConf.ServerName is set.
+func NewTCPLayer(addr string, tlsConf *tls.Config) (Layer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
+	}
+	l := &tcpLayer{Listener: ln}
+	if tlsConf != nil {
+		srv := tlsConf.Clone()
+		srv.ClientAuth = tls.RequireAndVerifyClientCert
+		if srv.MinVersion < tls.VersionTLS12 {
+			srv.MinVersion = tls.VersionTLS12
+		}
+		l.Listener = tls.NewListener(ln, srv)
+		l.tls = tlsConf.Clone()
+	}
+	return l, nil
+}
+
+func (l *tcpLayer) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	if l.tls == nil {
+		return d.Dial("tcp", addr)
+	}
+	conf := l.tls
+	if conf.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("dial raft %s: %w", addr, err)
+		}
+		conf = conf.Clone()
+		conf.ServerName = host
+	}
+	return tls.DialWithDialer(d, "tcp", addr, conf)
+}
+
+// streamLayer adapts a Layer to raft.StreamLayer.
+type streamLayer struct{ Layer }
+
+func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return s.Layer.Dial(string(addr), timeout)
+}
