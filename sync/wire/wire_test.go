@@ -153,7 +153,10 @@ var decodeBatchTests = []struct {
 	{"content size lie", withHeader(1, 1, 6, zstdOf([]byte{0, 0, 0, 1, 'a'})), Batch{}, ErrMalformed},
 	{"record overruns", withHeader(1, 1, 5, zstdOf([]byte{0, 0, 0, 9, 'a'})), Batch{}, ErrMalformed},
 	{"trailing bytes", withHeader(1, 1, 6, zstdOf([]byte{0, 0, 0, 1, 'a', 'b'})), Batch{}, ErrMalformed},
-	{"truncated zstd", func() []byte { p := mustBatch(Batch{FirstSeq: 1, Records: [][]byte{[]byte("hello world")}}); return p[:len(p)-3] }(), Batch{}, ErrMalformed},
+	{"truncated zstd", func() []byte {
+		p := mustBatch(Batch{FirstSeq: 1, Records: [][]byte{[]byte("hello world")}})
+		return p[:len(p)-3]
+	}(), Batch{}, ErrMalformed},
 }
 
 func TestDecodeBatch(t *testing.T) {
