@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/dustin/go-humanize"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/urfave/cli/v2"
+
+	"github.com/edgesync/edgesync/internal/pki"
+	"github.com/edgesync/edgesync/relay"
+)
+
+func relayCommand() *cli.Command {
+	d := relay.DefaultConfig()
+	return &cli.Command{
+		Name:  "relay",
+		Usage: "run a relay node of a branch site",
+		Subcommands: []*cli.Command{{
+			Name:  "run",
+			Usage: "run a relay node (bootstrap a new site or join an existing one)",
+			UsageText: "edgesync relay run --data DIR --site SITE --node-id ID --raft-addr HOST:PORT --http-addr HOST:PORT\n" +
+				"   --central HOST:PORT[,HOST:PORT] --pki DIR (--bootstrap | --join URL)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "data", Required: true, Usage: "data directory", EnvVars: []string{"EDGESYNC_RELAY_DATA"}},
+				&cli.StringFlag{Name: "site", Required: true, Usage: "site ID (must match the certificate)", EnvVars: []string{"EDGESYNC_RELAY_SITE"}},
+				&cli.StringFlag{Name: "node-id", Required: true, Usage: "node ID, unique in the site", EnvVars: []string{"EDGESYNC_RELAY_NODE_ID"}},
+				&cli.StringFlag{Name: "raft-addr", Value: d.RaftAddr, Usage: "Raft listen and advertise address", EnvVars: []string{"EDGESYNC_RELAY_RAFT_ADDR"}},
+				&cli.StringFlag{Name: "http-addr", Value: d.HTTPAddr, Usage: "HTTPS address for agents, peers and admins", EnvVars: []string{"EDGESYNC_RELAY_HTTP_ADDR"}},
+				&cli.StringFlag{Name: "central", Required: true, Usage: "central sync addresses, comma-separated, tried in order", EnvVars: []string{"EDGESYNC_RELAY_CENTRAL"}},
+				&cli.StringFlag{Name: "pki", Required: true, Usage: "PKI directory with ca.crt and this node's certificate", EnvVars: []string{"EDGESYNC_PKI"}},
+				&cli.StringFlag{Name: "cert-name", Usage: "certificate name in --pki (default: the node ID)"},
+				&cli.BoolFlag{Name: "bootstrap", Usage: "start a new site with this node as its first member"},
+				&cli.StringFlag{Name: "join", Usage: "HTTPS URL of a member of the site to join", EnvVars: []string{"EDGESYNC_RELAY_JOIN"}},
+				&cli.StringFlag{Name: "join-token", Usage: "site join token to use at bootstrap (default: generated)", EnvVars: []string{"EDGESYNC_JOIN_TOKEN"}},
+				&cli.StringFlag{Name: "admin-token", Usage: "admin token to use at bootstrap (default: generated)", EnvVars: []string{"EDGESYNC_ADMIN_TOKEN"}},
+				&cli.StringFlag{Name: "uplink-transport", Value: d.UplinkTransport, Usage: "quic, or tcp where UDP is blocked"},
+				&cli.StringFlag{Name: "uplink-rate", Value: "0", Usage: "uplink rate cap in bytes/s (e.g. 2MB), 0 = none"},
+				&cli.StringFlag{Name: "outbox-quota", Value: humanize.IBytes(d.OutboxQuotaBytes), Usage: "refuse reports (503) past this outbox size"},
+				&cli.StringFlag{Name: "disk-warn", Value: humanize.IBytes(d.DiskWarnBytes), Usage: "raise event 1094 below this free disk space"},
+				&cli.StringFlag{Name: "disk-critical", Value: humanize.IBytes(d.DiskCriticalBytes), Usage: "refuse new data (event 1095) below this free disk space"},
+				&cli.DurationFlag{Name: "inventory-interval", Value: d.InventoryInterval, Usage: "agent inventory report interval"},
+				&cli.DurationFlag{Name: "poll-interval", Value: d.PollInterval, Usage: "agent polling interval"},
+			},
+			Action: runRelay,
+		}},
+	}
+}
+
+func runRelay(c *cli.Context) error {
+	cfg := relay.DefaultConfig()
+	cfg.DataDir = c.String("data")
+	cfg.Site = c.String("site")
+	cfg.NodeID = c.String("node-id")
+	cfg.RaftAddr = c.String("raft-addr")
+	cfg.HTTPAddr = c.String("http-addr")
+	cfg.Centrals = splitList(c.String("central"))
+	cfg.Bootstrap = c.Bool("bootstrap")
+	cfg.JoinURL = c.String("join")
+	cfg.JoinToken = c.String("join-token")
+	cfg.AdminToken = c.String("admin-token")
+	cfg.UplinkTransport = c.String("uplink-transport")
+	cfg.InventoryInterval = c.Duration("inventory-interval")
+	cfg.PollInterval = c.Duration("poll-interval")
+	sizes := []struct {
+		flag string
+		dst  *uint64
+	}{{"outbox-quota", &cfg.OutboxQuotaBytes}, {"disk-warn", &cfg.DiskWarnBytes}, {"disk-critical", &cfg.DiskCriticalBytes}}
+	for _, s := range sizes {
+		v, err := humanize.ParseBytes(c.String(s.flag))
+		if err != nil {
+			return usageError("--%s %q: %v", s.flag, c.String(s.flag), err)
+		}
+		*s.dst = v
+	}
+	rate, err := humanize.ParseBytes(c.String("uplink-rate"))
+	if err != nil {
+		return usageError("--uplink-rate %q: %v", c.String("uplink-rate"), err)
+	}
+	cfg.UplinkRate = int64(rate)
+	name := c.String("cert-name")
+	if name == "" {
+		name = cfg.NodeID
+	}
+	if cfg.PKI, err = pki.Load(c.String("pki"), name); err != nil {
+		return fmt.Errorf("load certificate %q: %w", name, err)
+	}
+	cfg.Logger = slog.Default()
+	cfg.Registerer = processRegistry()
+	if err := cfg.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	n, err := relay.New(cfg)
+	if err != nil {
+		return err
+	}
+	if tok := n.JoinToken(); tok != "" {
+		fmt.Fprintf(c.App.Writer, "site join token (also in %s/%s):\n  %s\n", cfg.DataDir, relay.JoinTokenFile, tok)
+		fmt.Fprintf(c.App.Writer, "admin token in %s/%s\n", cfg.DataDir, relay.AdminTokenFile)
+	}
+	return n.Run(c.Context)
+}
+
+// processRegistry is the registry a daemon exposes: its node's metrics plus
+// the Go runtime and process collectors (once per process).
+func processRegistry() prometheus.Registerer {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

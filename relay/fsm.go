@@ -1,0 +1,315 @@
+package relay
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/edgesync/edgesync/internal/cmdenc"
+	"github.com/edgesync/edgesync/internal/event"
+)
+
+// fsm adapts Node to raftnode.StateMachine so Apply stays out of Node's API.
+// Apply is deterministic: every timestamp comes from the command.
+type fsm Node
+
+// Apply implements raftnode.StateMachine. A command that fails to decode was
+// validated before it was proposed, so failing here means divergence: the
+// error is returned to the proposer and nothing is written.
+func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
+	typ, _, r, err := cmdenc.NewReader(cmd)
+	if err != nil {
+		return errorResult(err)
+	}
+	switch commandType(typ) {
+	case cmdReports:
+		c, err := decodeReports(r)
+		if err != nil {
+			return errorResult(err)
+		}
+		out, err := applyReports(txn, c)
+		if err != nil {
+			return errorResult(err)
+		}
+		if f.up != nil {
+			f.up.Kick() // a signal only; the uplink reads committed state
+		}
+		return out
+	case cmdAck:
+		upto := r.Uint()
+		if r.Err() != nil {
+			return errorResult(r.Err())
+		}
+		if err := applyAck(txn, upto); err != nil {
+			return errorResult(err)
+		}
+	case cmdEnroll:
+		c, err := decodeEnroll(r)
+		if err != nil {
+			return errorResult(err)
+		}
+		if err := applyEnroll(txn, c); err != nil {
+			return errorResult(err)
+		}
+	case cmdSecrets:
+		join, admin := r.String(), r.String()
+		if r.Err() != nil {
+			return errorResult(r.Err())
+		}
+		if err := applySecrets(txn, join, admin); err != nil {
+			return errorResult(err)
+		}
+	case cmdEvent:
+		e, err := decodeEvent(r)
+		if err != nil {
+			return errorResult(err)
+		}
+		if err := applyEvent(txn, index, e); err != nil {
+			return errorResult(err)
+		}
+	default:
+		// Divergence is worse than a crash: a node that cannot understand a
+		// committed command must not go on applying later ones.
+		panic(fmt.Sprintf("relay: unknown command type %d at index %d", typ, index))
+	}
+	return nil
+}
+
+// Results are either a command-specific encoding or an error: 0xFF + message.
+func errorResult(err error) []byte { return append([]byte{0xFF}, err.Error()...) }
+
+func resultError(b []byte) error {
+	if len(b) > 0 && b[0] == 0xFF {
+		return errors.New("relay: apply: " + string(b[1:]))
+	}
+	return nil
+}
+
+func applyReports(txn *badger.Txn, c *reportsCommand) ([]byte, error) {
+	next, err := getUint(txn, keyNextSeq)
+	if err != nil {
+		return nil, err
+	}
+	if next == 0 {
+		next = 1
+	}
+	obBytes, err := getUint(txn, keyObBytes)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]reportResult, len(c.Requests))
+	for i, rq := range c.Requests {
+		res, err := applyRequest(txn, c, rq, &next, &obBytes)
+		if err != nil {
+			return nil, err
+		}
+		results[i] = res
+	}
+	if err := setUint(txn, keyNextSeq, next); err != nil {
+		return nil, err
+	}
+	if err := setUint(txn, keyObBytes, obBytes); err != nil {
+		return nil, err
+	}
+	return encodeReportResults(results), nil
+}
+
+// applyRequest commits one agent request all-or-nothing: a conflicting replay
+// anywhere in it refuses the whole request.
+func applyRequest(txn *badger.Txn, c *reportsCommand, rq reportRequest, next, obBytes *uint64) (reportResult, error) {
+	d, err := getDevice(txn, rq.DeviceID)
+	if err != nil {
+		return reportResult{}, err
+	}
+	if d == nil {
+		return reportResult{Code: reportUnknown}, nil
+	}
+	fresh := make([]bool, len(rq.Records))
+	res := reportResult{}
+	seen := make(map[uint64]bool, len(rq.Records))
+	for i, r := range rq.Records {
+		if seen[r.Seq] {
+			return reportResult{Code: reportConflict, BadSeq: r.Seq}, nil
+		}
+		seen[r.Seq] = true
+		item, err := txn.Get(deviceSeqKey(prefixHash, rq.DeviceID, r.Seq))
+		switch {
+		case err == nil:
+			same := false
+			if err := item.Value(func(h []byte) error { same = bytes.Equal(h, r.Hash); return nil }); err != nil {
+				return reportResult{}, err
+			}
+			if !same {
+				return reportResult{Code: reportConflict, BadSeq: r.Seq}, nil
+			}
+			res.Duplicate++
+		case errors.Is(err, badger.ErrKeyNotFound):
+			if d.LastSeq > hashWindow && r.Seq <= d.LastSeq-hashWindow {
+				return reportResult{Code: reportConflict, BadSeq: r.Seq}, nil
+			}
+			fresh[i] = true
+		default:
+			return reportResult{}, err
+		}
+		res.AckedSeq = max(res.AckedSeq, r.Seq)
+	}
+	for i, r := range rq.Records {
+		if !fresh[i] {
+			continue
+		}
+		val := make([]byte, 8, 8+len(r.Data))
+		binary.BigEndian.PutUint64(val, uint64(c.At.UnixNano()))
+		val = append(val, r.Data...)
+		if err := txn.Set(seqKey(prefixOutbox, *next), val); err != nil {
+			return reportResult{}, err
+		}
+		*next++
+		*obBytes += uint64(len(val))
+		if err := txn.Set(deviceSeqKey(prefixHash, rq.DeviceID, r.Seq), r.Hash); err != nil {
+			return reportResult{}, err
+		}
+		if r.Seq > hashWindow {
+			if err := txn.Delete(deviceSeqKey(prefixHash, rq.DeviceID, r.Seq-hashWindow)); err != nil {
+				return reportResult{}, err
+			}
+		}
+		if r.Inventory && r.CollectedAt.After(d.InventoryAt) {
+			d.InventoryAt = r.CollectedAt
+			if err := txn.Set(deviceKey(prefixInventory, rq.DeviceID), r.Data); err != nil {
+				return reportResult{}, err
+			}
+		}
+		d.LastSeq = max(d.LastSeq, r.Seq)
+		d.Records++
+		res.Accepted++
+	}
+	d.LastSeen = c.At
+	if err := putDevice(txn, d); err != nil {
+		return reportResult{}, err
+	}
+	return res, nil
+}
+
+// applyAck trims the outbox up to a site sequence central has committed.
+func applyAck(txn *badger.Txn, upto uint64) error {
+	acked, err := getUint(txn, keyAcked)
+	if err != nil {
+		return err
+	}
+	next, err := getUint(txn, keyNextSeq)
+	if err != nil {
+		return err
+	}
+	if next > 0 {
+		upto = min(upto, next-1)
+	}
+	if upto <= acked {
+		return nil
+	}
+	obBytes, err := getUint(txn, keyObBytes)
+	if err != nil {
+		return err
+	}
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = prefixOutbox
+	it := txn.NewIterator(opts)
+	var del [][]byte
+	for it.Seek(seqKey(prefixOutbox, acked+1)); it.Valid(); it.Next() {
+		k := it.Item().KeyCopy(nil)
+		if binary.BigEndian.Uint64(k[len(prefixOutbox):]) > upto {
+			break
+		}
+		obBytes -= min(obBytes, uint64(it.Item().ValueSize()))
+		del = append(del, k)
+	}
+	it.Close()
+	for _, k := range del {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := setUint(txn, keyObBytes, obBytes); err != nil {
+		return err
+	}
+	return setUint(txn, keyAcked, upto)
+}
+
+func applyEnroll(txn *badger.Txn, c *enrollCommand) error {
+	want, err := getString(txn, keyJoinHash)
+	if err != nil {
+		return err
+	}
+	if want == "" || want != c.JoinHash {
+		return ErrBadJoinToken
+	}
+	d, err := getDevice(txn, c.DeviceID)
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		d = &deviceStored{deviceState: deviceState{ID: c.DeviceID, EnrolledAt: c.At}}
+	}
+	d.Token = c.TokenHash
+	d.Hostname = c.Hostname
+	d.OS = c.OS
+	d.LastSeen = c.At
+	return putDevice(txn, d)
+}
+
+func applySecrets(txn *badger.Txn, join, admin string) error {
+	for _, kv := range []struct {
+		key []byte
+		val string
+	}{{keyJoinHash, join}, {keyAdmin, admin}} {
+		cur, err := getString(txn, kv.key)
+		if err != nil {
+			return err
+		}
+		if cur == "" && kv.val != "" {
+			if err := txn.Set(kv.key, []byte(kv.val)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func applyEvent(txn *badger.Txn, index uint64, e event.Event) error {
+	e.ID = index
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := txn.Set(seqKey(prefixEvent, index), b); err != nil {
+		return err
+	}
+	n, err := getUint(txn, keyEvCount)
+	if err != nil {
+		return err
+	}
+	n++
+	if n > maxEvents {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefixEvent
+		it := txn.NewIterator(opts)
+		it.Rewind()
+		var oldest []byte
+		if it.Valid() {
+			oldest = it.Item().KeyCopy(nil)
+		}
+		it.Close()
+		if oldest != nil {
+			if err := txn.Delete(oldest); err != nil {
+				return err
+			}
+			n--
+		}
+	}
+	return setUint(txn, keyEvCount, n)
+}

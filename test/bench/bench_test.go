@@ -1,0 +1,261 @@
+// Package bench measures the site against its baselines in one run:
+//
+//	go test -run '^$' -bench . -benchtime 1x ./test/bench/
+//
+// Nodes run as separate processes (test/procnet) so a relay node's peak RSS
+// is its own. Figures go to docs/benchmarks.md.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/edgesync/edgesync/collector/agent"
+	"github.com/edgesync/edgesync/test/procnet"
+)
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "edgesync-bench-bin-")
+	if err != nil {
+		panic(err)
+	}
+	if binPath, err = procnet.Build(dir); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+var (
+	benchAgents  = envInt("BENCH_AGENTS", 200)
+	benchRecords = envInt("BENCH_RECORDS", 100000)
+	recordBytes  = 1024
+	batchRecords = 50
+)
+
+type site struct {
+	central *procnet.Proc
+	relays  []*procnet.Proc
+	token   string
+	urls    []string
+}
+
+// startSite starts a central node and a 3-node site as processes.
+func startSite(b *testing.B, net *procnet.Net, name, transport string, startCentral bool) *site {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := net.Central(name+"-c1", true, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &site{central: c}
+	if startCentral {
+		if err := c.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		join := ""
+		if i > 0 {
+			join = s.relays[0].URL
+		}
+		r, err := net.Relay(name, fmt.Sprintf("%s-r%d", name, i+1), []string{c.SyncAddr(transport)}, transport, i == 0, join)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Start(); err != nil {
+			b.Fatal(err)
+		}
+		s.relays = append(s.relays, r)
+		s.urls = append(s.urls, r.URL)
+		if i == 0 {
+			if s.token, err = r.JoinToken(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Cleanup(func() {
+		for _, r := range s.relays {
+			r.Stop()
+		}
+		c.Stop()
+	})
+	err = procnet.Wait(ctx, func() error {
+		var st procnet.RelayStatus
+		if err := s.relays[0].Get(ctx, "/api/v1/cluster", &st); err != nil {
+			return err
+		}
+		if len(st.Raft.Members) != 3 {
+			return fmt.Errorf("%d members", len(st.Raft.Members))
+		}
+		for _, r := range s.relays {
+			if err := r.Get(ctx, "/api/v1/cluster", &st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatalf("site %s did not form: %v", name, err)
+	}
+	return s
+}
+
+func (s *site) leaderStatus(ctx context.Context) (procnet.RelayStatus, error) {
+	var st procnet.RelayStatus
+	for _, r := range s.relays {
+		if err := r.Get(ctx, "/api/v1/cluster", &st); err == nil && st.Raft.State == "Leader" {
+			return st, nil
+		}
+	}
+	return st, fmt.Errorf("no leader")
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// BenchmarkIngest compares records/s acknowledged by a 3-node relay site
+// (1 KiB records, fsync on, committed on a majority) with a single Badger
+// DB doing the same writes with SyncWrites on and no replication.
+func BenchmarkIngest(b *testing.B) {
+	reports := benchRecords / benchAgents
+	total := benchAgents * reports
+	b.Run("site-3node", func(b *testing.B) {
+		for range b.N {
+			net, err := procnet.New(binPath, b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := startSite(b, net, "bench", "quic", true)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			b.ResetTimer()
+			res, err := agent.Simulate(ctx, agent.SimConfig{Relays: s.urls, JoinToken: s.token, Agents: benchAgents, Reports: reports,
+				RecordBytes: recordBytes, BatchSize: batchRecords, Logger: quiet()})
+			b.StopTimer()
+			if err != nil {
+				b.Fatalf("simulate: %v", err)
+			}
+			if int(res.Acked) != total {
+				b.Fatalf("acked %d of %d", res.Acked, total)
+			}
+			b.ReportMetric(res.RecordsPerSec, "records/s")
+			var peak uint64
+			for _, r := range s.relays {
+				rss, err := r.PeakRSS()
+				if err != nil {
+					b.Fatal(err)
+				}
+				peak = max(peak, rss)
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "relay-peak-RSS-MB")
+		}
+	})
+	b.Run("badger-1node-baseline", func(b *testing.B) {
+		for range b.N {
+			opts := badger.DefaultOptions(b.TempDir()).WithSyncWrites(true).WithLogger(nil)
+			db, err := badger.Open(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			payload := make([]byte, recordBytes)
+			rand.Read(payload)
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for a := range benchAgents {
+				wg.Go(func() {
+					for first := 0; first < reports; first += batchRecords {
+						err := db.Update(func(txn *badger.Txn) error {
+							for s := first; s < min(first+batchRecords, reports); s++ {
+								k := binary.BigEndian.AppendUint64([]byte(fmt.Sprintf("o/%04d/", a)), uint64(s))
+								if err := txn.Set(k, payload); err != nil {
+									return err
+								}
+							}
+							return nil
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			el := time.Since(start)
+			b.StopTimer()
+			db.Close()
+			b.ReportMetric(float64(total)/el.Seconds(), "records/s")
+		}
+	})
+}
+
+// BenchmarkUplinkDrain fills a site's outbox with central down, then starts
+// central and measures how fast the backlog drains, over QUIC and, in the
+// same run, over TCP+TLS.
+func BenchmarkUplinkDrain(b *testing.B) {
+	reports := benchRecords / benchAgents
+	total := uint64(benchAgents * reports)
+	for _, transport := range []string{"quic", "tcp"} {
+		b.Run(transport, func(b *testing.B) {
+			for range b.N {
+				net, err := procnet.New(binPath, b.TempDir())
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := startSite(b, net, "drain", transport, false)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				defer cancel()
+				res, err := agent.Simulate(ctx, agent.SimConfig{Relays: s.urls, JoinToken: s.token, Agents: benchAgents, Reports: reports,
+					RecordBytes: recordBytes, BatchSize: batchRecords, Logger: quiet()})
+				if err != nil || res.Acked != total {
+					b.Fatalf("fill outbox: acked %d, %v", res.Acked, err)
+				}
+				b.ResetTimer()
+				start := time.Now()
+				if err := s.central.Start(); err != nil {
+					b.Fatal(err)
+				}
+				err = procnet.Wait(ctx, func() error {
+					st, err := s.leaderStatus(ctx)
+					if err != nil {
+						return err
+					}
+					if st.Outbox.Depth != 0 {
+						return fmt.Errorf("depth %d", st.Outbox.Depth)
+					}
+					return nil
+				})
+				el := time.Since(start)
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(total)/el.Seconds(), "records/s")
+				b.ReportMetric(float64(total)*float64(recordBytes)/el.Seconds()/(1<<20), "MiB/s")
+			}
+		})
+	}
+}
