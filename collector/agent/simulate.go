@@ -23,11 +23,11 @@ import (
 type SimConfig struct {
 	Relays      []string
 	JoinToken   string `json:"-"`
-	Agents      int // simulated devices
-	Reports     int // records per device
-	RecordBytes int // approximate payload size (default 1 KiB)
-	Concurrency int // devices sending at once (default min(Agents, 64))
-	BatchSize   int // records per request (default 50)
+	Agents      int    // simulated devices
+	Reports     int    // records per device
+	RecordBytes int    // approximate payload size (default 1 KiB)
+	Concurrency int    // devices sending at once (default min(Agents, 64))
+	BatchSize   int    // records per request (default 50)
 	// MaxRetryWait caps a wait between retries (default 5s).
 	MaxRetryWait time.Duration
 	Logger       *slog.Logger
