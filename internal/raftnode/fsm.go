@@ -37,7 +37,7 @@ type StateMachine interface {
 
 // Reserved keys (prefix 0x00) in the FSM DB.
 var (
-	appliedKey = []byte{0x00, 'a'}    // big-endian uint64 applied index
+	appliedKey = []byte{0x00, 'a'} // big-endian uint64 applied index
 	metaPrefix = []byte{0x00, 'm'} // + member ID -> HTTP base URL
 )
 
