@@ -271,7 +271,7 @@ func TestBackpressure(t *testing.T) {
 	ctx := ctxTimeout(t, 3*time.Minute)
 	// Fill the outbox past its quota while central is away.
 	fillCtx, fillCancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err := agent.Simulate(fillCtx, agent.SimConfig{Relays: n.URLs(site), JoinToken: n.JoinToken(site), Agents: 5, Reports: 40, RecordBytes: 1024,
+	_, err := agent.Simulate(fillCtx, agent.SimConfig{Relays: n.URLs(site), JoinToken: n.JoinToken(site), Agents: 5, Reports: 40, RecordBytes: 1024, BatchSize: 5,
 		Logger: testLogger(t)})
 	fillCancel()
 	if err == nil {
