@@ -89,6 +89,8 @@ type Server struct {
 	reg  Registry
 	log  *slog.Logger
 	m    *metrics
+	udp  *net.UDPConn
+	tr   *quic.Transport
 	ql   *quic.Listener
 	tl   net.Listener
 	wg   sync.WaitGroup // connection and stream goroutines
@@ -115,15 +117,28 @@ func Listen(cfg Config, reg Registry) (*Server, error) {
 	tlsConf.NextProtos = []string{wire.ALPN}
 	tlsConf.ClientAuth = tls.RequireAndVerifyClientCert
 	tlsConf.MinVersion = tls.VersionTLS13
-	ql, err := quic.ListenAddr(cfg.Addr, tlsConf, quicConfig)
+	// Our own UDP socket and Transport (not quic.ListenAddr) so Close releases the port at once:
+	// a single-use transport keeps it until closed connections finish draining, and a restart on
+	// the same port would fail.
+	ua, err := net.ResolveUDPAddr("udp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: resolve %s: %w", cfg.Addr, err)
+	}
+	pc, err := net.ListenUDP("udp", ua)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: listen quic %s: %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger, ql: ql, sessions: map[*session]struct{}{}}
+	tr := &quic.Transport{Conn: pc}
+	ql, err := tr.Listen(tlsConf, quicConfig)
+	if err != nil {
+		_ = pc.Close()
+		return nil, fmt.Errorf("ingest: listen quic %s: %w", cfg.Addr, err)
+	}
+	s := &Server{cfg: cfg, reg: reg, log: cfg.Logger, udp: pc, tr: tr, ql: ql, sessions: map[*session]struct{}{}}
 	if cfg.TCPAddr != "" {
 		tl, err := tls.Listen("tcp", cfg.TCPAddr, tlsConf)
 		if err != nil {
-			_ = ql.Close()
+			s.closeQUIC()
 			return nil, fmt.Errorf("ingest: listen tcp %s: %w", cfg.TCPAddr, err)
 		}
 		s.tl = tl
@@ -178,11 +193,17 @@ func (s *Server) Close() {
 		for _, ss := range open {
 			ss.close(wire.CloseShuttingDown, "central shutting down")
 		}
-		_ = s.ql.Close()
+		s.closeQUIC()
 		if s.tl != nil {
 			_ = s.tl.Close()
 		}
 	})
+}
+
+func (s *Server) closeQUIC() {
+	_ = s.ql.Close()
+	_ = s.tr.Close()
+	_ = s.udp.Close()
 }
 
 func (s *Server) acceptQUIC(ctx context.Context) error {
@@ -226,9 +247,10 @@ func (s *Server) acceptTCP(ctx context.Context) error {
 }
 
 func (s *Server) serveQUIC(ctx context.Context, conn *quic.Conn) {
-	ss := s.newSession(ctx, "quic", conn.RemoteAddr(), conn.ConnectionState().TLS,
+	ss, err := s.newSession(ctx, "quic", conn.RemoteAddr(), conn.ConnectionState().TLS,
 		func(code quic.ApplicationErrorCode, msg string) { _ = conn.CloseWithError(code, msg) })
-	if ss == nil {
+	if err != nil {
+		_ = conn.CloseWithError(wire.CloseCode(err), err.Error())
 		return
 	}
 	defer s.endSession(ss)
@@ -256,24 +278,26 @@ func (s *Server) serveTCP(ctx context.Context, c *tls.Conn) {
 		s.log.WarnContext(ctx, "TCP handshake failed", "peer", c.RemoteAddr().String(), "error", err)
 		return
 	}
-	ss := s.newSession(ctx, "tcp", c.RemoteAddr(), c.ConnectionState(),
+	ss, err := s.newSession(ctx, "tcp", c.RemoteAddr(), c.ConnectionState(),
 		func(quic.ApplicationErrorCode, string) { _ = c.Close() })
-	if ss == nil {
+	if err != nil {
+		// TCP has no close code: say why in an Error frame first.
+		_ = c.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+		_, _ = wire.NewConn(c, 0, 0).Send(wire.Error{Code: wire.ErrorToCode(err), Message: err.Error()})
 		return
 	}
 	defer s.endSession(ss)
 	ss.serveStream(c, c)
 }
 
-// newSession authenticates the peer and registers the session; nil means refused (and closed).
-func (s *Server) newSession(ctx context.Context, transport string, remote net.Addr, cs tls.ConnectionState, closeFn func(quic.ApplicationErrorCode, string)) *session {
+// newSession authenticates the peer and registers the session. On error the caller tells the
+// peer why and closes the connection.
+func (s *Server) newSession(ctx context.Context, transport string, remote net.Addr, cs tls.ConnectionState, closeFn func(quic.ApplicationErrorCode, string)) (*session, error) {
 	id, err := peerIdentity(cs)
 	if err != nil {
-		code := wire.ErrorToCode(err)
-		s.m.refused.WithLabelValues(code.String()).Inc()
+		s.m.refused.WithLabelValues(wire.ErrorToCode(err).String()).Inc()
 		s.log.WarnContext(ctx, "Relay refused", "peer", remote.String(), "transport", transport, "error", err)
-		closeFn(wire.CloseCode(err), err.Error())
-		return nil
+		return nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	ss := &session{s: s, ctx: sctx, cancel: cancel, site: id.Site, certName: id.Name,
@@ -282,13 +306,12 @@ func (s *Server) newSession(ctx context.Context, transport string, remote net.Ad
 	if s.closed {
 		s.mu.Unlock()
 		cancel()
-		closeFn(wire.CloseShuttingDown, "central shutting down")
-		return nil
+		return nil, fmt.Errorf("central closing: %w", wire.ErrShuttingDown)
 	}
 	s.sessions[ss] = struct{}{}
 	s.mu.Unlock()
 	s.m.connections.Inc()
-	return ss
+	return ss, nil
 }
 
 func (s *Server) endSession(ss *session) {
