@@ -322,8 +322,12 @@ func clusterCommand() *cli.Command {
 				if err := json.Unmarshal(b, &v); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "%s node %s %s: %s, term %d, leader %s, commit %d, applied %d\n",
-					v.Role, v.Node, v.Site, v.Raft.State, v.Raft.Term, v.Raft.Leader.ID, v.Raft.CommitIndex, v.Raft.AppliedIndex)
+				where := v.Role + " node " + v.Node
+				if v.Site != "" {
+					where += " (site " + v.Site + ")"
+				}
+				fmt.Fprintf(c.App.Writer, "%s: %s, term %d, leader %s, commit %d, applied %d\n",
+					where, v.Raft.State, v.Raft.Term, v.Raft.Leader.ID, v.Raft.CommitIndex, v.Raft.AppliedIndex)
 				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "MEMBER\tRAFT\tHTTPS\tSUFFRAGE\tLEADER")
 				for _, m := range v.Raft.Members {
