@@ -236,4 +236,3 @@ func colonUpper(fp string) string {
 	}
 	return sb.String()
 }
-

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -32,12 +34,18 @@ func newMemOutbox(n, size int) *memOutbox {
 	return ob
 }
 
+// record is a deterministic JSON-ish record of about size bytes: field names repeat, values are
+// pseudo-random, so it compresses roughly like inventory data rather than like a constant.
 func record(seq uint64, size int) []byte {
-	b := fmt.Appendf(nil, `{"seq":%d,"device":"%032x","payload":"`, seq, seq*2654435761)
-	for len(b) < size-2 {
-		b = append(b, "abcdefghijklmnopqrstuvwxyz0123456789"[(seq*7+uint64(len(b)))%36])
+	rng := rand.New(rand.NewPCG(seq, 0x9e3779b97f4a7c15))
+	b := fmt.Appendf(nil, `{"seq":%d,"device_id":"%016x%016x","kind":"inventory","payload":{`, seq, rng.Uint64(), rng.Uint64())
+	for i := 0; len(b) < size-40; i++ {
+		b = fmt.Appendf(b, `"software_%d":{"name":"pkg-%x","version":"%d.%d.%d"},`, i, rng.Uint32(), rng.IntN(10), rng.IntN(30), rng.IntN(200))
 	}
-	return append(b, `"}`...)
+	for len(b) < size-2 {
+		b = append(b, ' ')
+	}
+	return append(b[:size-2], `}}`...)
 }
 
 func (o *memOutbox) add(n, size int) {
@@ -226,7 +234,7 @@ func startCentral(tb testing.TB, tc *tls.Config, reg ingest.Registry) *central {
 
 func (c *central) start() {
 	c.tb.Helper()
-	srv, err := ingest.Listen(ingest.Config{Addr: c.quicAddr, TCPAddr: c.tcpAddr, TLS: c.tls}, c.reg)
+	srv, err := ingest.Listen(ingest.Config{Addr: c.quicAddr, TCPAddr: c.tcpAddr, TLS: c.tls, Logger: testLogger(c.tb)}, c.reg)
 	if err != nil {
 		c.tb.Fatal(err)
 	}
@@ -291,4 +299,12 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
 		}
 		<-tick.C
 	}
+}
+
+// testLogger keeps benchmark output clean; tests log to stderr for diagnosis.
+func testLogger(tb testing.TB) *slog.Logger {
+	if _, ok := tb.(*testing.B); ok {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.Default()
 }
