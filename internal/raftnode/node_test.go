@@ -310,6 +310,11 @@ func TestNode_RestartCatchesUp(t *testing.T) {
 	}
 	waitKey(t, r, "b", "2")
 	mustPropose(t, r, "set c 3")
+	waitKey(t, r, "c", "3")
+	// Entries applied before the restart were skipped on replay.
+	if calls := r.sm.calls.Load(); calls != 2 {
+		t.Errorf("Apply calls after restart = %d, want 2 (b, c)", calls)
+	}
 	for _, n := range c.live() {
 		waitKey(t, n, "c", "3")
 	}
