@@ -141,5 +141,4 @@ func TestSpine(t *testing.T) {
 		t.Fatalf("%d devices acked, want %d", len(out.res.AckedByDevice), agents)
 	}
 	t.Logf("site records %s", strconv.FormatUint(centralRecords(), 10))
-	_ = context.Background
 }
