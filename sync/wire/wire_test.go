@@ -39,7 +39,7 @@ var readFrameTests = []struct {
 	{"over max", frameBytes(TypeHello, 0, make([]byte, 100)), 99, Frame{}, ErrFrameTooLarge},
 	{"over default max", []byte{3, 0, 0xff, 0xff, 0xff, 0xff}, 0, Frame{}, ErrFrameTooLarge},
 	{"large claim short body", append([]byte{3, 0, 0, 0x80, 0, 0}, make([]byte, 100)...), 0, Frame{}, io.ErrUnexpectedEOF},
-	{"large ok", frameBytes(TypeBatch, 0, bytes.Repeat([]byte{7}, 200<<10)), 0, Frame{Type: TypeBatch, Payload: bytes.Repeat([]byte{7}, 200<<10)}, nil},
+	{"large ok", frameBytes(TypeBatch, 0, bytes.Repeat([]byte{7}, 70<<10)), 0, Frame{Type: TypeBatch, Payload: bytes.Repeat([]byte{7}, 70<<10)}, nil},
 }
 
 func TestReadFrame(t *testing.T) {
