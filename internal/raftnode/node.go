@@ -157,7 +157,7 @@ func New(cfg Config, sm StateMachine) (_ *Node, retErr error) {
 		}
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  streamLayer{layer},
+		Stream:  newStreamLayer(layer),
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  hlog.Named("transport"),

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -63,9 +64,73 @@ func (l *tcpLayer) Dial(addr string, timeout time.Duration) (net.Conn, error) {
 	return tls.DialWithDialer(d, "tcp", addr, conf)
 }
 
-// streamLayer adapts a Layer to raft.StreamLayer.
-type streamLayer struct{ Layer }
+// streamLayer adapts a Layer to raft.StreamLayer. It also tracks every
+// connection it hands to raft and closes them all on Close: raft's
+// NetworkTransport.Close only closes the listener, leaving pooled outbound
+// connections open and inbound handler goroutines blocked in Read until the
+// peer hangs up.
+type streamLayer struct {
+	Layer
 
-func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return s.Layer.Dial(string(addr), timeout)
+	// mu guards conns and closed.
+	mu     sync.Mutex
+	conns  map[*trackedConn]struct{}
+	closed bool
+}
+
+func newStreamLayer(l Layer) *streamLayer {
+	return &streamLayer{Layer: l, conns: map[*trackedConn]struct{}{}}
+}
+
+func (s *streamLayer) track(c net.Conn) (net.Conn, error) {
+	tc := &trackedConn{Conn: c, owner: s}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
+	s.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (s *streamLayer) Accept() (net.Conn, error) {
+	c, err := s.Layer.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return s.track(c)
+}
+
+func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	c, err := s.Layer.Dial(string(addr), timeout)
+	if err != nil {
+		return nil, err
+	}
+	return s.track(c)
+}
+
+func (s *streamLayer) Close() error {
+	err := s.Layer.Close()
+	s.mu.Lock()
+	s.closed = true
+	conns := s.conns
+	s.conns = map[*trackedConn]struct{}{}
+	s.mu.Unlock()
+	for c := range conns {
+		_ = c.Conn.Close()
+	}
+	return err
+}
+
+type trackedConn struct {
+	net.Conn
+	owner *streamLayer
+}
+
+func (c *trackedConn) Close() error {
+	c.owner.mu.Lock()
+	delete(c.owner.conns, c)
+	c.owner.mu.Unlock()
+	return c.Conn.Close()
 }
