@@ -2,7 +2,7 @@ package raftnode
 
 import (
 	"context"
-	"fmt"
+	"strings"
 	"io"
 	"log"
 	"log/slog"
@@ -111,7 +111,7 @@ func (h *hclogAdapter) StandardLogger(*hclog.StandardLoggerOptions) *log.Logger 
 
 func (h *hclogAdapter) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
 	return writerFunc(func(p []byte) (int, error) {
-		h.l.Info(fmt.Sprintf("%s", p))
+		h.l.Info(strings.TrimSpace(string(p)))
 		return len(p), nil
 	})
 }
