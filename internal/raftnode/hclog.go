@@ -2,10 +2,10 @@ package raftnode
 
 import (
 	"context"
-	"strings"
 	"io"
 	"log"
 	"log/slog"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 )
