@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -113,10 +112,7 @@ func (b *backend) Report(ctx context.Context, deviceID string, recs []record.Rec
 		r.SiteID = n.cfg.Site
 		r.RelayNode = n.cfg.NodeID
 		r.SiteSeq = 0
-		data, err := json.Marshal(&r)
-		if err != nil {
-			return api.ReportResponse{}, fmt.Errorf("encode record: %w", err)
-		}
+		data := record.AppendJSON(make([]byte, 0, len(r.Payload)+320), &r)
 		items[i] = reportRecord{Seq: r.Seq, Hash: h[:], Inventory: r.Kind == record.KindInventory, CollectedAt: r.CollectedAt.UTC(), Data: data}
 	}
 	if err := b.precheck(deviceID, items); err != nil {

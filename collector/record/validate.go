@@ -3,9 +3,8 @@ package record
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -141,28 +140,40 @@ func validatePayload(kind Kind, p []byte, lim Limits) error {
 
 // checkStrings rejects control characters other than tab, newline and
 // carriage return in any JSON string (keys included), however they are
-// written (escaped or not). p must be valid JSON.
+// written (escaped or not). p must be valid JSON, so a raw byte below 0x20
+// can only be whitespace between tokens, and an escape can only be inside a
+// string: one pass over the bytes needs no tokenizer. (It replaced a
+// json.Decoder.Token walk that cost a relay 12% of its CPU under load;
+// FuzzCheckStrings holds it equal to that walk.)
 func checkStrings(p []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return invalid(CodeBadPayload, "payload: %v", err)
-		}
-		s, ok := tok.(string)
-		if !ok {
-			continue
-		}
-		for i, r := range s {
-			if isControl(r) {
-				return invalid(CodeControlChars, "control character U+%04X at offset %d of string %.40q", r, i, s)
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\' && i+1 < len(p):
+			i++
+			switch p[i] {
+			case 'b', 'f':
+				return invalid(CodeControlChars, "control character escape \\%c at offset %d", p[i], i-1)
+			case 'u':
+				if i+4 >= len(p) {
+					return invalid(CodeBadPayload, "payload: short \\u escape at offset %d", i-1)
+				}
+				v, err := strconv.ParseUint(string(p[i+1:i+5]), 16, 32)
+				if err != nil {
+					return invalid(CodeBadPayload, "payload: bad \\u escape at offset %d", i-1)
+				}
+				if isControl(rune(v)) {
+					return invalid(CodeControlChars, "control character U+%04X at offset %d", v, i-1)
+				}
+				i += 4
 			}
+		case c == 0x7f:
+			return invalid(CodeControlChars, "control character U+007F at offset %d", i)
+		case c == 0xc2 && i+1 < len(p) && p[i+1] >= 0x80 && p[i+1] < 0xa0:
+			return invalid(CodeControlChars, "control character U+%04X at offset %d", rune(p[i+1]), i)
 		}
 	}
+	return nil
 }
 
 func isControl(r rune) bool {

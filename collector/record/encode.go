@@ -1,0 +1,73 @@
+package record
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// AppendJSON appends r encoded as JSON, the same document json.Marshal
+// produces except that the payload is copied as is (not re-compacted). The
+// payload must be valid JSON (Validate checks it). Relays stamp and encode
+// every record they accept; json.Marshal re-scanned each payload and cost a
+// relay several percent of its CPU under load.
+func AppendJSON(dst []byte, r *Record) []byte {
+	dst = append(dst, `{"device_id":`...)
+	dst = appendString(dst, r.DeviceID)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, r.Seq, 10)
+	dst = append(dst, `,"kind":`...)
+	dst = appendString(dst, string(r.Kind))
+	dst = append(dst, `,"collected_at":`...)
+	dst = appendTime(dst, r.CollectedAt)
+	dst = append(dst, `,"schema":`...)
+	dst = strconv.AppendInt(dst, int64(r.Schema), 10)
+	dst = append(dst, `,"payload":`...)
+	if len(r.Payload) == 0 {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, r.Payload...)
+	}
+	if !r.ReceivedAt.IsZero() {
+		dst = append(dst, `,"received_at":`...)
+		dst = appendTime(dst, r.ReceivedAt)
+	}
+	for _, f := range [...]struct{ name, val string }{
+		{`,"channel":`, string(r.Channel)}, {`,"site_id":`, r.SiteID}, {`,"relay_node":`, r.RelayNode},
+	} {
+		if f.val != "" {
+			dst = append(dst, f.name...)
+			dst = appendString(dst, f.val)
+		}
+	}
+	if r.SiteSeq != 0 {
+		dst = append(dst, `,"site_seq":`...)
+		dst = strconv.AppendUint(dst, r.SiteSeq, 10)
+	}
+	if r.BundleID != "" {
+		dst = append(dst, `,"bundle_id":`...)
+		dst = appendString(dst, r.BundleID)
+	}
+	return append(dst, '}')
+}
+
+func appendTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, '"')
+	dst = t.AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, '"')
+}
+
+// appendString quotes s as encoding/json does; the common case (plain
+// printable ASCII) skips the reflection path.
+func appendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
