@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -56,6 +57,9 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /api/v1/cluster", admin(n.handleStatus))
 	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
+	// Profiles for support cases (memory on small appliances), admin only.
+	mux.Handle("GET /debug/pprof/", admin(pprof.Index))
+	mux.Handle("GET /debug/pprof/profile", admin(pprof.Profile))
 	return mux
 }
 

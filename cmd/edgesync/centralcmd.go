@@ -32,6 +32,7 @@ func centralCommand() *cli.Command {
 				&cli.BoolFlag{Name: "bootstrap", Usage: "start a new cluster with this node as its first member"},
 				&cli.StringFlag{Name: "join", Usage: "HTTPS URL of a member of the cluster to join", EnvVars: []string{"EDGESYNC_CENTRAL_JOIN"}},
 				&cli.StringFlag{Name: "admin-token", Usage: "admin token to use at bootstrap (default: generated)", EnvVars: []string{"EDGESYNC_ADMIN_TOKEN"}},
+				memoryLimitFlag("1GiB"),
 			},
 			Action: runCentral,
 		}},
@@ -39,6 +40,9 @@ func centralCommand() *cli.Command {
 }
 
 func runCentral(c *cli.Context) error {
+	if err := applyMemoryLimit(c); err != nil {
+		return err
+	}
 	cfg := central.DefaultConfig()
 	cfg.DataDir = c.String("data")
 	cfg.NodeID = c.String("node-id")

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/dustin/go-humanize"
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,7 @@ func relayCommand() *cli.Command {
 				&cli.StringFlag{Name: "disk-critical", Value: humanize.IBytes(d.DiskCriticalBytes), Usage: "refuse new data (event 1095) below this free disk space"},
 				&cli.DurationFlag{Name: "inventory-interval", Value: d.InventoryInterval, Usage: "agent inventory report interval"},
 				&cli.DurationFlag{Name: "poll-interval", Value: d.PollInterval, Usage: "agent polling interval"},
+				memoryLimitFlag("160MiB"),
 			},
 			Action: runRelay,
 		}},
@@ -50,6 +53,9 @@ func relayCommand() *cli.Command {
 }
 
 func runRelay(c *cli.Context) error {
+	if err := applyMemoryLimit(c); err != nil {
+		return err
+	}
 	cfg := relay.DefaultConfig()
 	cfg.DataDir = c.String("data")
 	cfg.Site = c.String("site")
@@ -101,6 +107,25 @@ func runRelay(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "admin token in %s/%s\n", cfg.DataDir, relay.AdminTokenFile)
 	}
 	return n.Run(c.Context)
+}
+
+// memoryLimitFlag sets the Go runtime's soft memory limit. Badger's tables
+// and memtables live on the Go heap; without a limit the collector lets the
+// heap grow to twice the live set, which is most of a small appliance's RAM.
+func memoryLimitFlag(def string) cli.Flag {
+	return &cli.StringFlag{Name: "memory-limit", Value: def, EnvVars: []string{"EDGESYNC_MEMORY_LIMIT"},
+		Usage: "soft limit for the Go heap (GOMEMLIMIT); 0 = none"}
+}
+
+func applyMemoryLimit(c *cli.Context) error {
+	v, err := humanize.ParseBytes(c.String("memory-limit"))
+	if err != nil {
+		return usageError("--memory-limit %q: %v", c.String("memory-limit"), err)
+	}
+	if v > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(v))
+	}
+	return nil
 }
 
 // processRegistry is the registry a daemon exposes: its node's metrics plus

@@ -7,34 +7,41 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Badger sizing for an appliance. The whole relay process must stay under
 // 256 MB RSS (DESIGN §6) and raftnode opens two DBs (log and state), so each
 // DB gets a small, fixed budget:
 //
-//   - memtables: MemTableSize 16 MiB x NumMemtables 2. Badger allocates an
+//   - memtables: MemTableSize 8 MiB x NumMemtables 2. Badger allocates an
 //     arena of ~MemTableSize*1.3 per memtable (memtable + maxBatchSize slack),
-//     so at most ~42 MiB per DB when a flush is pending, ~21 MiB steady. 15% of
-//     MemTableSize (2.4 MiB) is also the largest single transaction: larger
-//     batches are split (ApplyBatch handles badger.ErrTxnTooBig).
-//   - BlockCacheSize 16 MiB, IndexCacheSize 8 MiB: ristretto caches, bounded.
+//     so at most ~21 MiB per DB when a flush is pending. 15% of MemTableSize
+//     (1.2 MiB) is also the largest single transaction: larger batches are
+//     split (ApplyBatch handles badger.ErrTxnTooBig).
+//   - No block compression and no block cache: measured under a 200-agent
+//     load, the table builders' compression buffers and the block caches were
+//     most of a relay's heap (profiles in docs/benchmarks.md); uncompressed
+//     blocks are read straight from the memory-mapped tables, which the
+//     kernel can drop under pressure. IndexCacheSize 8 MiB stays.
 //   - ValueThreshold 64 KiB: larger values (raft entries, big app records) go
 //     to the value log and keep the LSM and transactions small.
-//   - ValueLogFileSize 64 MiB: small files so value-log GC can reclaim space in
-//     modest steps (the default is 1 GiB).
+//   - ValueLogFileSize 16 MiB: the active value log is memory-mapped and is
+//     where every raft entry lands, so a small file keeps mapped pages (and
+//     RSS) down and lets value-log GC reclaim space in small steps (the
+//     default is 1 GiB).
 //   - NumCompactors 2, NumLevelZeroTables 2 / stall at 8, BaseTableSize 2 MiB:
 //     few compaction goroutines and little L0 backlog held in memory.
 //
 // Worst case is therefore about 2 x (42 + 24) = 132 MiB for both DBs, typical
 // well under 100 MiB, which leaves room for the application.
 const (
-	badgerMemTableSize             = 16 << 20
+	badgerMemTableSize             = 8 << 20
 	badgerNumMemtables             = 2
-	badgerBlockCacheSize           = 16 << 20
+	badgerBlockCacheSize           = 0
 	badgerIndexCacheSize           = 8 << 20
 	badgerValueThreshold           = 64 << 10
-	badgerValueLogFileSize         = 64 << 20
+	badgerValueLogFileSize         = 16 << 20
 	badgerNumCompactors            = 2
 	badgerNumLevelZero             = 2
 	badgerNumLevelZeroStall        = 8
@@ -52,6 +59,7 @@ func badgerOptions(dir string, syncWrites bool, magic uint16, logger *slog.Logge
 		WithMemTableSize(badgerMemTableSize).
 		WithNumMemtables(badgerNumMemtables).
 		WithBlockCacheSize(badgerBlockCacheSize).
+		WithCompression(options.None).
 		WithIndexCacheSize(badgerIndexCacheSize).
 		WithValueThreshold(badgerValueThreshold).
 		WithValueLogFileSize(badgerValueLogFileSize).

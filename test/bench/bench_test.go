@@ -133,6 +133,36 @@ func (s *site) leaderStatus(ctx context.Context) (procnet.RelayStatus, error) {
 	return st, fmt.Errorf("no leader")
 }
 
+// sampleRSS polls the relays' anonymous and file-backed RSS until the
+// returned func is called, which gives the peaks seen on any one node.
+func sampleRSS(relays []*procnet.Proc) func() (anon, file uint64) {
+	stop := make(chan struct{})
+	done := make(chan [2]uint64)
+	go func() {
+		var peak [2]uint64
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			for _, r := range relays {
+				if a, f, err := r.RSS(); err == nil {
+					peak[0], peak[1] = max(peak[0], a), max(peak[1], f)
+				}
+			}
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (uint64, uint64) {
+		close(stop)
+		p := <-done
+		return p[0], p[1]
+	}
+}
+
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // BenchmarkIngest compares records/s acknowledged by a 3-node relay site
@@ -150,10 +180,14 @@ func BenchmarkIngest(b *testing.B) {
 			s := startSite(b, net, "bench", "quic", true)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
+			stopSampling := sampleRSS(s.relays)
 			b.ResetTimer()
 			res, err := agent.Simulate(ctx, agent.SimConfig{Relays: s.urls, JoinToken: s.token, Agents: benchAgents, Reports: reports,
 				RecordBytes: recordBytes, BatchSize: batchRecords, Logger: quiet()})
 			b.StopTimer()
+			anon, file := stopSampling()
+			b.ReportMetric(float64(anon)/(1<<20), "relay-peak-anon-MB")
+			b.ReportMetric(float64(file)/(1<<20), "relay-peak-file-MB")
 			if err != nil {
 				b.Fatalf("simulate: %v", err)
 			}

@@ -176,11 +176,32 @@ func (p *Proc) Stop() {
 	p.cmd = nil
 }
 
+// Pid is the process ID, 0 when not running.
+func (p *Proc) Pid() int {
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Running reports whether the process is up.
 func (p *Proc) Running() bool { return p.cmd != nil }
 
 // PeakRSS is the process's peak resident set (VmHWM) in bytes.
-func (p *Proc) PeakRSS() (uint64, error) {
+func (p *Proc) PeakRSS() (uint64, error) { return p.memField("VmHWM:") }
+
+// RSS returns the anonymous and file-backed resident bytes now. File-backed
+// pages are Badger's memory-mapped tables and value logs: the kernel can
+// drop them under memory pressure, anonymous memory it cannot.
+func (p *Proc) RSS() (anon, file uint64, err error) {
+	if anon, err = p.memField("RssAnon:"); err != nil {
+		return 0, 0, err
+	}
+	file, err = p.memField("RssFile:")
+	return anon, file, err
+}
+
+func (p *Proc) memField(name string) (uint64, error) {
 	if p.cmd == nil {
 		return 0, errors.New("procnet: not running")
 	}
@@ -189,13 +210,34 @@ func (p *Proc) PeakRSS() (uint64, error) {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, name) {
 			f := strings.Fields(line)
 			kb, err := strconv.ParseUint(f[1], 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("procnet: no VmHWM")
+	return 0, fmt.Errorf("procnet: no %s in /proc status", name)
+}
+
+// Fetch returns the body of an admin-token GET of path.
+func (p *Proc) Fetch(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", p.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.n.AdminToken)
+	hc := *p.n.hc
+	hc.Timeout = 2 * time.Minute
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != 200 {
+		err = fmt.Errorf("%s %s: %s", p.Name, path, resp.Status)
+	}
+	return b, err
 }
 
 // Get reads an admin API path into out.
