@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,6 +164,23 @@ func sampleRSS(relays []*procnet.Proc) func() (anon, file uint64) {
 	}
 }
 
+// cpuOf sums the CPU time of processes.
+func cpuOf(ps []*procnet.Proc) time.Duration {
+	var sum time.Duration
+	for _, p := range ps {
+		c, _ := p.CPU()
+		sum += c
+	}
+	return sum
+}
+
+// selfCPU is this process's CPU time: the simulated agents' share.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // BenchmarkIngest compares records/s acknowledged by a 3-node relay site
@@ -181,11 +199,15 @@ func BenchmarkIngest(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			stopSampling := sampleRSS(s.relays)
+			cpu0 := cpuOf(s.relays)
+			self0 := selfCPU()
 			b.ResetTimer()
 			res, err := agent.Simulate(ctx, agent.SimConfig{Relays: s.urls, JoinToken: s.token, Agents: benchAgents, Reports: reports,
 				RecordBytes: recordBytes, BatchSize: batchRecords, Logger: quiet()})
 			b.StopTimer()
 			anon, file := stopSampling()
+			b.ReportMetric((cpuOf(s.relays)-cpu0).Seconds()*1e6/float64(total), "relay-CPU-µs/record")
+			b.ReportMetric((selfCPU()-self0).Seconds()*1e6/float64(total), "loadgen-CPU-µs/record")
 			b.ReportMetric(float64(anon)/(1<<20), "relay-peak-anon-MB")
 			b.ReportMetric(float64(file)/(1<<20), "relay-peak-file-MB")
 			if err != nil {

@@ -176,6 +176,28 @@ func (p *Proc) Stop() {
 	p.cmd = nil
 }
 
+// CPU is the user+system CPU time the process has used so far.
+func (p *Proc) CPU() (time.Duration, error) {
+	if p.cmd == nil {
+		return 0, errors.New("procnet: not running")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(f) < 13 {
+		return 0, errors.New("procnet: short /proc stat")
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
 // Pid is the process ID, 0 when not running.
 func (p *Proc) Pid() int {
 	if p.cmd == nil {
