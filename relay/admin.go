@@ -55,6 +55,7 @@ func (n *Node) routes() http.Handler {
 	})
 	admin := func(h http.HandlerFunc) http.Handler { return httpx.RequireToken(n.adminHash, h) }
 	mux.Handle("GET /api/v1/cluster", admin(n.handleStatus))
+	mux.Handle("POST /api/v1/cluster/", httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/")))
 	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
 	// Profiles for support cases (memory on small appliances), admin only.

@@ -362,3 +362,56 @@ func hasEvent(n *relay.Node, number int) error {
 }
 
 var _ = tls.VersionTLS13
+
+// TestClusterTransferAndRemove drives membership through the admin API the
+// `cluster transfer` and `cluster remove` commands use.
+func TestClusterTransferAndRemove(t *testing.T) {
+	const site = "members"
+	n := startNet(t, site, nil)
+	jt, _ := api.ParseJoinToken(n.JoinToken(site))
+	hc := &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{TLSClientConfig: api.PinnedTLS(jt.CAFingerprint)}}
+	token := n.Sites[site][0].Node.AdminToken()
+	post := func(base, path, id string) int {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(`{"id":"`+id+`"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	f := follower(t, n, site)
+	// Sent to the follower itself: forwarded to the leader.
+	if code := post(f.URL(), "/api/v1/cluster/transfer", f.ID()); code != http.StatusOK {
+		t.Fatalf("transfer = %d", code)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		if l := n.SiteLeader(site); l == nil || l.ID() != f.ID() {
+			return fmt.Errorf("leader is not %s yet", f.ID())
+		}
+		return nil
+	})
+	var victim *localnet.Relay
+	for _, r := range n.Sites[site] {
+		if r.ID() != f.ID() {
+			victim = r
+		}
+	}
+	if code := post(f.URL(), "/api/v1/cluster/remove", victim.ID()); code != http.StatusOK {
+		t.Fatalf("remove = %d", code)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		if got := len(f.Node.Raft().Members()); got != 2 {
+			return fmt.Errorf("%d members", got)
+		}
+		return nil
+	})
+	if code := post(f.URL(), "/api/v1/cluster/remove", ""); code != http.StatusBadRequest {
+		t.Fatalf("remove without id = %d, want 400", code)
+	}
+	req, _ := http.NewRequest("POST", f.URL()+"/api/v1/cluster/remove", strings.NewReader(`{"id":"x"}`))
+	if resp, err := hc.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("remove without token = %v %v, want 401", resp, err)
+	}
+}

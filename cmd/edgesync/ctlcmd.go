@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/edgesync/edgesync/central"
 	"github.com/edgesync/edgesync/collector/record"
-	"github.com/edgesync/edgesync/internal/httpx"
 )
 
 var clientFlags = []cli.Flag{
@@ -64,32 +64,56 @@ func newAdminClient(c *cli.Context) (*adminClient, error) {
 }
 
 func (a *adminClient) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	return a.do(ctx, http.MethodGet, path, nil, out)
+}
+
+func (a *adminClient) post(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return a.do(ctx, http.MethodPost, path, b, out)
+}
+
+func (a *adminClient) do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
 		var uerr x509.UnknownAuthorityError
 		if errors.As(err, &uerr) {
 			return fmt.Errorf("%s: server certificate not trusted: pass --ca with the site or central ca.crt", a.base)
 		}
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e httpx.Error
-		if json.Unmarshal(body, &e) == nil && e.Code != "" {
-			return fmt.Errorf("GET %s: %s (%s)", path, e.Message, e.Code)
+		// Admin APIs answer {"code","message"}; raft membership calls {"code","error"}.
+		var e struct {
+			Code    any    `json:"code"`
+			Message string `json:"message"`
+			Error   string `json:"error"`
 		}
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
+		if json.Unmarshal(b, &e) == nil && (e.Message != "" || e.Error != "") {
+			return fmt.Errorf("%s %s: %s: %s%s (%v)", method, path, resp.Status, e.Message, e.Error, e.Code)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
-	return json.Unmarshal(body, out)
+	return json.Unmarshal(b, out)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -277,68 +301,95 @@ func siteCommand() *cli.Command {
 }
 
 func clusterCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "cluster",
-		Usage: "Raft cluster state of a central or relay node",
-		Subcommands: []*cli.Command{{
-			Name:      "status",
-			Usage:     "members, leader, term, commit and applied index",
-			UsageText: "edgesync cluster status [--server URL] [--json]",
-			Flags:     clientFlags,
+	membership := func(name, usage, usageText, path string, needID bool) *cli.Command {
+		return &cli.Command{
+			Name: name, Usage: usage, UsageText: usageText, Flags: clientFlags,
 			Action: func(c *cli.Context) error {
+				id := c.Args().First()
+				if c.NArg() > 1 || (needID && id == "") {
+					return usageError("usage: %s", usageText)
+				}
 				a, err := newAdminClient(c)
 				if err != nil {
 					return err
 				}
 				var st map[string]any
-				if err := a.get(c.Context, "/api/v1/cluster", &st); err != nil {
+				if err := a.post(c.Context, path, map[string]string{"id": id}, &st); err != nil {
 					return err
 				}
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, st)
 				}
-				var v struct {
-					Role string `json:"role"`
-					Site string `json:"site"`
-					Node string `json:"node"`
-					Raft struct {
-						State        string `json:"state"`
-						Term         uint64 `json:"term"`
-						CommitIndex  uint64 `json:"commit_index"`
-						AppliedIndex uint64 `json:"applied_index"`
-						Leader       struct {
-							ID string `json:"id"`
-						} `json:"leader"`
-						Members []struct {
-							ID       string `json:"id"`
-							RaftAddr string `json:"raft_addr"`
-							HTTPAddr string `json:"http_addr"`
-							Suffrage string `json:"suffrage"`
-							Leader   bool   `json:"leader"`
-						} `json:"members"`
-					} `json:"raft"`
-				}
-				b, _ := json.Marshal(st)
-				if err := json.Unmarshal(b, &v); err != nil {
-					return err
-				}
-				where := v.Role + " node " + v.Node
-				if v.Site != "" {
-					where += " (site " + v.Site + ")"
-				}
-				fmt.Fprintf(c.App.Writer, "%s: %s, term %d, leader %s, commit %d, applied %d\n",
-					where, v.Raft.State, v.Raft.Term, v.Raft.Leader.ID, v.Raft.CommitIndex, v.Raft.AppliedIndex)
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "MEMBER\tRAFT\tHTTPS\tSUFFRAGE\tLEADER")
-				for _, m := range v.Raft.Members {
-					l := ""
-					if m.Leader {
-						l = "*"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, m.RaftAddr, m.HTTPAddr, m.Suffrage, l)
-				}
-				return tw.Flush()
+				fmt.Fprintf(c.App.Writer, "%s: done; leader now %v\n", name, st["leader"])
+				return nil
 			},
-		}},
+		}
+	}
+	return &cli.Command{
+		Name:  "cluster",
+		Usage: "Raft cluster state and membership of a central or relay node",
+		Subcommands: []*cli.Command{
+			membership("remove", "remove a member (a dead node, or one being retired)", "edgesync cluster remove NODE-ID", "/api/v1/cluster/remove", true),
+			membership("transfer", "move leadership to a member (or any other voter)", "edgesync cluster transfer [NODE-ID]", "/api/v1/cluster/transfer", false),
+			{
+				Name:      "status",
+				Usage:     "members, leader, term, commit and applied index",
+				UsageText: "edgesync cluster status [--server URL] [--json]",
+				Flags:     clientFlags,
+				Action: func(c *cli.Context) error {
+					a, err := newAdminClient(c)
+					if err != nil {
+						return err
+					}
+					var st map[string]any
+					if err := a.get(c.Context, "/api/v1/cluster", &st); err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, st)
+					}
+					var v struct {
+						Role string `json:"role"`
+						Site string `json:"site"`
+						Node string `json:"node"`
+						Raft struct {
+							State        string `json:"state"`
+							Term         uint64 `json:"term"`
+							CommitIndex  uint64 `json:"commit_index"`
+							AppliedIndex uint64 `json:"applied_index"`
+							Leader       struct {
+								ID string `json:"id"`
+							} `json:"leader"`
+							Members []struct {
+								ID       string `json:"id"`
+								RaftAddr string `json:"raft_addr"`
+								HTTPAddr string `json:"http_addr"`
+								Suffrage string `json:"suffrage"`
+								Leader   bool   `json:"leader"`
+							} `json:"members"`
+						} `json:"raft"`
+					}
+					b, _ := json.Marshal(st)
+					if err := json.Unmarshal(b, &v); err != nil {
+						return err
+					}
+					where := v.Role + " node " + v.Node
+					if v.Site != "" {
+						where += " (site " + v.Site + ")"
+					}
+					fmt.Fprintf(c.App.Writer, "%s: %s, term %d, leader %s, commit %d, applied %d\n",
+						where, v.Raft.State, v.Raft.Term, v.Raft.Leader.ID, v.Raft.CommitIndex, v.Raft.AppliedIndex)
+					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "MEMBER\tRAFT\tHTTPS\tSUFFRAGE\tLEADER")
+					for _, m := range v.Raft.Members {
+						l := ""
+						if m.Leader {
+							l = "*"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, m.RaftAddr, m.HTTPAddr, m.Suffrage, l)
+					}
+					return tw.Flush()
+				},
+			}},
 	}
 }
