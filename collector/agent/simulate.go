@@ -87,10 +87,16 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 	if err != nil {
 		return SimResult{}, err
 	}
-	client := api.NewClient(cfg.Relays, tlsConf)
-	defer client.CloseIdleConnections()
+	// Devices start at different relays (device i at relay i mod n, failing
+	// over in ring order), as a site's agents spread over its relay nodes.
+	clients := make([]*api.Client, len(cfg.Relays))
+	for k := range clients {
+		ring := append(append([]string{}, cfg.Relays[k:]...), cfg.Relays[:k]...)
+		clients[k] = api.NewClient(ring, tlsConf)
+		defer clients[k].CloseIdleConnections()
+	}
 
-	s := &sim{cfg: cfg, client: client, acked: make(map[string]uint64, cfg.Agents)}
+	s := &sim{cfg: cfg, clients: clients, acked: make(map[string]uint64, cfg.Agents)}
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Concurrency)
@@ -112,11 +118,11 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 }
 
 type sim struct {
-	cfg    SimConfig
-	client *api.Client
-	sent   atomic.Uint64
-	ackedN atomic.Uint64
-	errs   atomic.Uint64
+	cfg     SimConfig
+	clients []*api.Client // one per starting relay
+	sent    atomic.Uint64
+	ackedN  atomic.Uint64
+	errs    atomic.Uint64
 
 	mu sync.Mutex // protects acked
 	// acked maps device ID to the highest acknowledged seq.
@@ -124,11 +130,12 @@ type sim struct {
 }
 
 func (s *sim) device(ctx context.Context, i int) error {
+	client := s.clients[i%len(s.clients)]
 	host := "sim-" + strconv.Itoa(i)
 	var enr api.EnrollResponse
 	err := s.retry(ctx, func() error {
 		var err error
-		enr, err = s.client.Enroll(ctx, api.EnrollRequest{
+		enr, err = client.Enroll(ctx, api.EnrollRequest{
 			JoinToken: s.cfg.JoinToken, DeviceID: record.NewDeviceID(), Hostname: host, OS: "linux", Arch: "amd64",
 		})
 		return err
@@ -157,7 +164,7 @@ func (s *sim) device(ctx context.Context, i int) error {
 		err := s.retry(ctx, func() error {
 			s.sent.Add(n)
 			var err error
-			resp, err = s.client.Report(ctx, enr.DeviceID, enr.DeviceToken, recs)
+			resp, err = client.Report(ctx, enr.DeviceID, enr.DeviceToken, recs)
 			return err
 		})
 		if err != nil {
