@@ -41,6 +41,7 @@ const (
 	badgerBlockCacheSize           = 0
 	badgerIndexCacheSize           = 8 << 20
 	badgerValueThreshold           = 64 << 10
+	stateValueThreshold            = 512
 	badgerValueLogFileSize         = 16 << 20
 	badgerNumCompactors            = 2
 	badgerNumLevelZero             = 2

@@ -75,7 +75,7 @@ func DefaultConfig() Config {
 		// AppendEntries RPC to 16 MiB of memory on both ends.
 		MaxAppendEntries:   32,
 		ApplyTimeout:       10 * time.Second,
-		ValueLogGCInterval: 5 * time.Minute,
+		ValueLogGCInterval: time.Minute,
 		MetaCheckInterval:  5 * time.Second,
 	}
 }
