@@ -77,6 +77,17 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /api/v1/devices/{id}/history", admin(n.handleHistory))
 	mux.Handle("GET /api/v1/devices/{id}/records", admin(n.handleRecords))
 	mux.Handle("GET /api/v1/sites", admin(n.handleSites))
+	// Distribution (packages.go, tasks.go).
+	mux.Handle("POST /api/v1/packages", admin(n.handlePackageAdd))
+	mux.Handle("GET /api/v1/packages", admin(n.handlePackages))
+	mux.Handle("GET /api/v1/packages/{id}", admin(n.handlePackage))
+	mux.Handle("DELETE /api/v1/packages/{id}", admin(n.handlePackageRemove))
+	mux.HandleFunc("GET /api/v1/blobs/{sha256}", n.handlePeerBlob)
+	mux.Handle("POST /api/v1/tasks", admin(n.handleTaskCreate))
+	mux.Handle("GET /api/v1/tasks", admin(n.handleTasks))
+	mux.Handle("GET /api/v1/tasks/{id}", admin(n.handleTask))
+	mux.Handle("POST /api/v1/tasks/{id}/{op}", admin(n.handleTaskOp))
+	mux.Handle("DELETE /api/v1/tasks/{id}", admin(n.handleTaskRemove))
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
 	return mux
 }

@@ -66,6 +66,8 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		if err := putEvent(txn, index, 0, e); err != nil {
 			return storageFailure(err)
 		}
+	case cmdPackageAdd, cmdPackageRemove, cmdTaskCreate, cmdTaskStop, cmdTaskRetry, cmdTaskRemove:
+		return f.applyDistribution(txn, index, commandType(typ), r) // packages.go, tasks.go
 	default:
 		panic(fmt.Sprintf("central: unknown command type %d at index %d", typ, index))
 	}
@@ -182,6 +184,19 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 			ev.Source, ev.Time = c.Relay, c.At
 			if err := putEvent(txn, index, sub, *ev); err != nil {
 				return 0, err
+			}
+		}
+		if rec.Kind == record.KindTaskStatus {
+			evs, err := applyTaskStatus(txn, &rec) // tasks.go
+			if err != nil {
+				return 0, err
+			}
+			for _, e := range evs {
+				sub++
+				e.Source, e.Time = c.Relay, c.At
+				if err := putEvent(txn, index, sub, e); err != nil {
+					return 0, err
+				}
 			}
 		}
 		if rec.Kind == record.KindInventory {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgesync/edgesync/internal/blobstore"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
 	"github.com/edgesync/edgesync/internal/raftnode"
@@ -37,6 +38,10 @@ type Node struct {
 
 	adminToken string // bootstrap node only
 
+	blobs    *blobstore.Store // package blobs (packages.go)
+	blobKick chan struct{}
+	serves   blobServes
+
 	closeOnce sync.Once
 }
 
@@ -51,7 +56,13 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("central", cfg.NodeID), reg: prometheus.NewRegistry()}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("central", cfg.NodeID), reg: prometheus.NewRegistry(),
+		blobKick: make(chan struct{}, 1), serves: blobServes{m: map[string]*BlobServe{}}}
+	bs, err := blobstore.Open(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	n.blobs = bs
 	n.metrics = newMetrics(n.reg)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(n.reg); err != nil {
@@ -95,6 +106,8 @@ func New(cfg Config) (*Node, error) {
 		TLS:        cfg.PKI.ServerTLS(),
 		Logger:     n.log,
 		Registerer: n.reg,
+		Catalog:    (*distribution)(n),
+		Blobs:      (*distribution)(n),
 	}, (*registry)(n))
 	if err != nil {
 		rn.Close()
@@ -156,6 +169,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { n.leadership(ctx) })
+	wg.Go(func() { n.syncBlobs(ctx) })
 	if n.cfg.Bootstrap {
 		if err := n.raft.Bootstrap(); err != nil {
 			cancel()

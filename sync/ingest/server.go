@@ -43,8 +43,11 @@ type Config struct {
 	PaceBytesPerSec int64
 	// ServerVersion is sent in HelloAck.
 	ServerVersion string
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// Catalog and Blobs, when set, serve the catalog and blob streams (catalog.go, blobs.go).
+	Catalog    Catalog
+	Blobs      Blobs
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Validate checks the config.

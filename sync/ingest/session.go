@@ -117,6 +117,14 @@ func (ss *session) serveStream(rw io.ReadWriter, idle readDeadliner) {
 			ss.contact(m.OutboxStats)
 		case wire.Ping:
 			_, err = wc.Send(wire.Pong(m))
+		case wire.CatalogRequest:
+			err = ss.catalog(wc, m)
+		case wire.BlobRequest:
+			// The raw bytes end the stream: nothing else may follow on it.
+			if err := ss.blob(rw, wc, m); err != nil {
+				ss.s.log.DebugContext(ss.ctx, "Blob stream ended", "site", ss.site, "peer", ss.remote, "error", err)
+			}
+			return
 		default:
 			err = fmt.Errorf("unexpected %s from relay: %w", m.Type(), wire.ErrBadRequest)
 		}

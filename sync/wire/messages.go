@@ -124,6 +124,9 @@ func (c *Codec) Decode(f Frame) (Message, error) {
 	case TypeError:
 		m, err = decodeJSON[Error](f.Payload)
 	default:
+		if m, ok, err := decodeDistribution(f); ok {
+			return m, err
+		}
 		return nil, fmt.Errorf("decode %s: %w", f.Type, ErrUnknownType)
 	}
 	if err != nil {
