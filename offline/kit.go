@@ -120,7 +120,12 @@ func ParseKit(data []byte, trusted ed25519.PublicKey) (*Kit, error) {
 	if trusted != nil && !key.Equal(trusted) {
 		return nil, fmt.Errorf("%w: signed by another central", ErrKit)
 	}
-	if len(sk.Sig) != ed25519.SignatureSize || !ed25519.Verify(key, kitSigningInput(sk.Kit), sk.Sig) {
+	// The signature covers the compact form, so kit.json may be indented.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, sk.Kit); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKit, err)
+	}
+	if len(sk.Sig) != ed25519.SignatureSize || !ed25519.Verify(key, kitSigningInput(compact.Bytes()), sk.Sig) {
 		return nil, fmt.Errorf("%w: signature does not verify", ErrKit)
 	}
 	return &k, nil
