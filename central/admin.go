@@ -77,6 +77,9 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /api/v1/devices/{id}/history", admin(n.handleHistory))
 	mux.Handle("GET /api/v1/devices/{id}/records", admin(n.handleRecords))
 	mux.Handle("GET /api/v1/sites", admin(n.handleSites))
+	mux.Handle("POST /api/v1/offline/kits", admin(n.handleOfflineKit))           // offline.go
+	mux.Handle("POST /api/v1/offline/import", admin(n.handleOfflineImport))      // offline.go
+	mux.Handle("GET /api/v1/offline/devices/{id}", admin(n.handleOfflineDevice)) // offline.go
 	// Distribution (packages.go, tasks.go).
 	mux.Handle("POST /api/v1/packages", admin(n.handlePackageAdd))
 	mux.Handle("GET /api/v1/packages", admin(n.handlePackages))

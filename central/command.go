@@ -19,6 +19,9 @@ const (
 	cmdEvent                          // an event raised by a central node
 )
 
+// cmdOffline carries offline kit and import operations (central/offline.go).
+const cmdOffline commandType = 10
+
 const (
 	commandVersion  = 1
 	maxCommandBytes = 448 << 10

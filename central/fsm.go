@@ -68,6 +68,8 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		}
 	case cmdPackageAdd, cmdPackageRemove, cmdTaskCreate, cmdTaskStop, cmdTaskRetry, cmdTaskRemove:
 		return f.applyDistribution(txn, index, commandType(typ), r) // packages.go, tasks.go
+	case cmdOffline:
+		return (*Node)(f).applyOffline(txn, index, r) // offline.go
 	default:
 		panic(fmt.Sprintf("central: unknown command type %d at index %d", typ, index))
 	}
@@ -141,6 +143,12 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 			sub++
 			if err := putEvent(txn, index, sub, event.Event{Number: event.PayloadTooLarge, Severity: event.Warning, Type: event.TypeError,
 				Source: c.Relay, Time: c.At, Message: fmt.Sprintf("Record %d from site %s could not be decoded and was discarded", seq, c.Site)}); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if rec.Channel == record.ChannelUSB && rec.Seq == 0 { // an offline record a relay imported (offline.go)
+			if err := applyForwardedOffline(txn, index, &sub, c, seq, &rec, devices, &order); err != nil {
 				return 0, err
 			}
 			continue
