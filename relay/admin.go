@@ -58,6 +58,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("POST /api/v1/cluster/", httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/")))
 	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
+	mux.Handle("POST /api/v1/offline/import", admin(n.handleOfflineImport)) // offline.go
 	// Profiles for support cases (memory on small appliances), admin only.
 	mux.Handle("GET /debug/pprof/", admin(pprof.Index))
 	mux.Handle("GET /debug/pprof/profile", admin(pprof.Profile))

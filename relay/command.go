@@ -19,6 +19,9 @@ const (
 	cmdEvent                          // a site event
 )
 
+// cmdOffline commits an offline import to the ledger and outbox (relay/offline.go).
+const cmdOffline commandType = 10
+
 const (
 	commandVersion = 1
 	// maxCommandBytes keeps every log entry under raft's SuggestedMaxDataSize

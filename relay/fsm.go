@@ -71,6 +71,8 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		if err := applyEvent(txn, index, e); err != nil {
 			return storageFailure(err)
 		}
+	case cmdOffline:
+		return (*Node)(f).applyOffline(txn, r) // offline.go
 	default:
 		// Divergence is worse than a crash: a node that cannot understand a
 		// committed command must not go on applying later ones.

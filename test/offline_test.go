@@ -303,3 +303,52 @@ func TestOffline_BrokenArchiveLeavesNothing(t *testing.T) {
 		t.Errorf("a broken archive left %d entries in staging", len(ents))
 	}
 }
+
+// A medium imported at a relay travels through the outbox to central; a
+// copy imported at another node of the site, or at central, is a no-op.
+func TestOffline_ImportAtRelayReachesCentralOnce(t *testing.T) {
+	const site = "branch-usb"
+	n := startNet(t, site, nil)
+	c := n.Centrals[0].Node
+	hc := httpClient(t, n)
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	dir, _, ids := newMedium(t, c, central.KitRequest{Name: "site-kit"}, 20, 2, start)
+	relayToken := n.Sites[site][0].Node.AdminToken()
+	leader := waitSite(t, n, site, 3)
+
+	rep, err := offline.Import(context.Background(), dir, offline.ImportConfig{Server: leader.URL(), Token: relayToken, HTTP: hc})
+	if err != nil || rep.Counts[offline.OutcomeImported] != 40 {
+		t.Fatalf("import at relay: %v %v", rep, err)
+	}
+	waitDrained(t, n, site, 30*time.Second)
+	checkFor(t, 10*time.Second, func() error {
+		list, err := c.Devices("", "", 0, 100)
+		if err != nil || list.Total != len(ids) {
+			return fmt.Errorf("central has %d devices, want %d (%v)", list.Total, len(ids), err)
+		}
+		return nil
+	})
+	d, err := c.Device(ids[3])
+	if err != nil || d.Revisions != 2 || d.Channel != "usb" || !d.LastSeen.IsZero() || d.Site != site {
+		t.Fatalf("device after relay import: %+v %v", d, err)
+	}
+	// Another node of the same site: the replicated ledger says duplicate.
+	var other *localnet.Relay
+	for _, r := range n.Sites[site] {
+		if r != leader {
+			other = r
+		}
+	}
+	rep2, err := offline.Import(context.Background(), dir, offline.ImportConfig{Server: other.URL(), Token: relayToken, HTTP: hc})
+	if err != nil || rep2.Counts[offline.OutcomeDuplicate] != 40 {
+		t.Fatalf("second import at another relay node: %v %v", rep2.Counts, err)
+	}
+	// Central: its ledger knows the records that came through the site.
+	rep3, err := offline.Import(context.Background(), dir, offline.ImportConfig{Server: c.URL(), Token: n.AdminToken(), HTTP: hc})
+	if err != nil || rep3.Counts[offline.OutcomeDuplicate] != 40 {
+		t.Fatalf("import of the same medium at central: %v %v", rep3.Counts, err)
+	}
+	if d2, _ := c.Device(ids[3]); d2.Records != d.Records || d2.Revisions != 2 {
+		t.Errorf("re-import changed the device: %d records, %d revisions", d2.Records, d2.Revisions)
+	}
+}
