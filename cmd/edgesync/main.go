@@ -59,6 +59,7 @@ func newApp() *cli.App {
 			siteCommand(),
 			clusterCommand(),
 			demoCommand(),
+			offlineCommand(), // offlinecmd.go
 		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return cli.Exit(err.Error(), 2)

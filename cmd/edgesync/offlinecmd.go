@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/edgesync/edgesync/central"
+	"github.com/edgesync/edgesync/offline"
+)
+
+func offlineCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "offline",
+		Usage: "offline-managed computers: collection kits, USB collection, verify and import",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "kit",
+				Usage: "collection kits",
+				Subcommands: []*cli.Command{{
+					Name:      "create",
+					Usage:     "ask central for a signed kit and write it with this binary onto a medium",
+					UsageText: "edgesync offline kit create --out DIR [--name NAME] [--encrypt] [--settings FILE]",
+					Flags: append([]cli.Flag{
+						&cli.StringFlag{Name: "out", Required: true, Usage: "medium root (EDGESYNC/ is created in it)"},
+						&cli.StringFlag{Name: "name", Usage: "kit name"},
+						&cli.BoolFlag{Name: "encrypt", Usage: "encrypt collected records to central (age X25519)"},
+						&cli.StringFlag{Name: "settings", Usage: "JSON file of collection settings (custom fields, form questions, parts); changing them bumps the generation"},
+					}, clientFlags...),
+					Action: kitCreate,
+				}},
+			},
+			{
+				Name:      "collect",
+				Usage:     "collect this computer's inventory into one sealed record on the medium",
+				UsageText: "edgesync offline collect --kit DIR [--no-form] [--silent] [--state DIR]",
+				Description: "Exit codes (after the product's getinv.vbs): 0 success; 10001 form cancelled; 10011 bad arguments;\n" +
+					"10031 another collection is running on this medium; 10051 medium path too long; 10101 collection failed;\n" +
+					"10102 medium not writable; 10105 kit invalid or tampered; 10106 device ID or key on this machine corrupt.",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "kit", Usage: "medium root or its EDGESYNC folder (default: next to this binary)"},
+					&cli.BoolFlag{Name: "no-form", Usage: "do not ask the end-user form questions (/u)"},
+					&cli.BoolFlag{Name: "silent", Usage: "no output and no form (/silent)"},
+					&cli.StringFlag{Name: "state", Value: defaultOfflineState(), Usage: "device ID and key directory: the agent's state dir when an agent is installed", EnvVars: []string{"EDGESYNC_AGENT_STATE"}},
+				},
+				Action: func(c *cli.Context) error {
+					kit := c.String("kit")
+					if kit == "" {
+						exe, err := os.Executable()
+						if err != nil {
+							return cli.Exit(err.Error(), offline.ExitUsage)
+						}
+						kit = filepath.Dir(exe)
+					}
+					_, err := offline.Collect(c.Context, offline.CollectConfig{KitDir: kit, StateDir: c.String("state"),
+						NoForm: c.Bool("no-form"), Silent: c.Bool("silent"), In: os.Stdin, Out: c.App.Writer})
+					var ee *offline.ExitError
+					if errors.As(err, &ee) {
+						msg := ee.Err.Error()
+						if c.Bool("silent") {
+							msg = ""
+						}
+						return cli.Exit(msg, ee.Code)
+					}
+					return err
+				},
+			},
+			{
+				Name:      "verify",
+				Usage:     "check every record's hash, signature and kit binding without a server",
+				UsageText: "edgesync offline verify PATH [--json]",
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, &cli.StringFlag{Name: "staging", Usage: "parent dir for archive staging"}},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageError("want exactly one PATH: a medium directory, .zip or .tar.zst")
+					}
+					rep, err := offline.Verify(c.Args().First(), c.String("staging"), offline.Limits{})
+					if err != nil {
+						return err
+					}
+					return finishReport(c, rep)
+				},
+			},
+			{
+				Name:      "import",
+				Usage:     "send a medium's records to a relay or central; the server verifies and applies them",
+				UsageText: "edgesync offline import PATH --server URL [--dry-run] [--json] [--strict]",
+				Flags: append([]cli.Flag{
+					&cli.BoolFlag{Name: "dry-run", Usage: "report outcomes, change nothing"},
+					&cli.BoolFlag{Name: "strict", Usage: "reject records from an older kit generation"},
+					&cli.StringFlag{Name: "staging", Usage: "parent dir for archive staging"},
+				}, clientFlags...),
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageError("want exactly one PATH: a medium directory, .zip or .tar.zst")
+					}
+					a, err := newAdminClient(c)
+					if err != nil {
+						return err
+					}
+					a.hc.Timeout = 0 // large batches; the context bounds the run
+					rep, err := offline.Import(c.Context, c.Args().First(), offline.ImportConfig{Server: a.base, Token: a.token, HTTP: a.hc,
+						DryRun: c.Bool("dry-run"), Strict: c.Bool("strict"), Progress: os.Stderr, StagingDir: c.String("staging")})
+					if err != nil {
+						return err
+					}
+					return finishReport(c, rep)
+				},
+			},
+		},
+	}
+}
+
+func defaultOfflineState() string {
+	if fi, err := os.Stat("/var/lib/edgesync-agent"); err == nil && fi.IsDir() {
+		return "/var/lib/edgesync-agent"
+	}
+	return "/var/lib/edgesync-offline"
+}
+
+func kitCreate(c *cli.Context) error {
+	a, err := newAdminClient(c)
+	if err != nil {
+		return err
+	}
+	req := central.KitRequest{Name: c.String("name"), Encrypt: c.Bool("encrypt")}
+	if p := c.String("settings"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return usageError("--settings: %v", err)
+		}
+		var s offline.Settings
+		if err := json.Unmarshal(b, &s); err != nil {
+			return usageError("--settings %s: %v", p, err)
+		}
+		req.Settings = &s
+	}
+	var kit json.RawMessage
+	if err := a.post(c.Context, offline.KitsPath, req, &kit); err != nil {
+		return err
+	}
+	k, err := offline.ParseKit(kit, nil)
+	if err != nil {
+		return err
+	}
+	root := filepath.Join(c.String("out"), offline.RootDir)
+	if err := os.MkdirAll(filepath.Join(root, offline.DataDir), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, offline.KitFile), kit, 0o644); err != nil {
+		return err
+	}
+	if err := copySelf(filepath.Join(root, offline.BinaryName)); err != nil {
+		return fmt.Errorf("copy binary onto the medium: %w", err)
+	}
+	fmt.Fprintf(c.App.Writer, "kit %s (generation %d) written to %s\non each offline computer run: %s/%s offline collect\n",
+		k.ID, k.Generation, root, root, offline.BinaryName)
+	return nil
+}
+
+func copySelf(dst string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(exe)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// finishReport prints a report and fails when anything was rejected.
+func finishReport(c *cli.Context, rep *offline.Report) error {
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, rep); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RECORD\tHOST\tOUTCOME\tREASON")
+		for _, r := range rep.Records {
+			if r.Outcome == offline.OutcomeRejected || r.Warning != "" && r.Outcome != offline.OutcomeImported {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\n", r.Name, r.Hostname, r.Outcome, r.Reason, r.Warning)
+			}
+		}
+		tw.Flush()
+		fmt.Fprintf(c.App.Writer, "%d records: %v\n", len(rep.Records), rep.Counts)
+	}
+	if n := rep.Rejected(); n > 0 {
+		return cli.Exit(fmt.Sprintf("%d records rejected", n), 1)
+	}
+	return nil
+}
