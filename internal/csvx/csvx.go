@@ -36,8 +36,8 @@ func NewWriter(w io.Writer, encoding string) (Writer, error) {
 }
 
 type ismWriter struct {
-	w      *bufio.Writer
-	bom    bool
+	w   *bufio.Writer
+	bom bool
 }
 
 func (x *ismWriter) put(s string) {
