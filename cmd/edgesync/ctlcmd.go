@@ -142,6 +142,8 @@ func deviceCommand() *cli.Command {
 					&cli.StringFlag{Name: "site", Usage: "only devices of this site"},
 					&cli.StringFlag{Name: "query", Aliases: []string{"q"}, Usage: "match device ID, host name, serial or MAC"},
 					&cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many"},
+					&cli.StringFlag{Name: "format", Value: "table", Usage: "table or csv"},
+					&cli.StringFlag{Name: "encoding", Value: "utf-8", Usage: "csv encoding: utf-16le (the ISM dialect: BOM, tab, quoted, CRLF) or utf-8"},
 				}, clientFlags...),
 				Action: func(c *cli.Context) error {
 					a, err := newAdminClient(c)
@@ -162,6 +164,9 @@ func deviceCommand() *cli.Command {
 					}
 					if c.Bool("json") {
 						return printJSON(c.App.Writer, list)
+					}
+					if c.String("format") == "csv" {
+						return writeDeviceCSV(c.App.Writer, list.Devices, c.String("encoding")) // offlinecmd.go
 					}
 					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "DEVICE ID\tHOSTNAME\tSITE\tCHANNEL\tRECORDS\tLAST SEEN")

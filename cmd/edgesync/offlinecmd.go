@@ -7,11 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgesync/edgesync/central"
+	"github.com/edgesync/edgesync/internal/csvx"
 	"github.com/edgesync/edgesync/offline"
 )
 
@@ -215,4 +218,26 @@ func finishReport(c *cli.Context, rep *offline.Report) error {
 		return cli.Exit(fmt.Sprintf("%d records rejected", n), 1)
 	}
 	return nil
+}
+
+// writeDeviceCSV writes `device list --format csv`: a header row with the
+// console's column labels, then one row per device.
+func writeDeviceCSV(w io.Writer, devices []central.Device, encoding string) error {
+	cw, err := csvx.NewWriter(w, encoding)
+	if err != nil {
+		return usageError("--encoding: %v", err)
+	}
+	date := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.Local().Format("2006/01/02 15:04:05")
+	}
+	cw.Write([]string{"Device ID", "Host Name", "Site", "Channel", "OS", "Serial #", "MAC Address", "Records", "Revisions",
+		"Registered Date/Time", "Last Alive Confirmation Date/Time", "Last Modified Date/Time"})
+	for _, d := range devices {
+		cw.Write([]string{d.ID, d.Hostname, d.Site, d.Channel, d.OS, d.Serial, strings.Join(d.MACs, " "), fmt.Sprint(d.Records), fmt.Sprint(d.Revisions),
+			date(d.FirstSeen), date(d.LastSeen), date(d.InventoryAt)})
+	}
+	return cw.Flush()
 }
