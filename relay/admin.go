@@ -47,6 +47,7 @@ func outboxView(s wire.OutboxStats) Outbox {
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
 	agent := api.NewHandler((*backend)(n), api.HandlerConfig{Logger: n.log})
+	mux.Handle(api.PathBlobs, n.dist.blobHandler(true)) // blobs.go
 	mux.Handle("/v1/", agent)
 	mux.Handle("/raft/", n.raft.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
@@ -58,6 +59,9 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("POST /api/v1/cluster/", httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/")))
 	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
+	mux.Handle("GET /api/v1/cache", admin(n.handleCache))
+	mux.Handle("POST /api/v1/cache/verify", admin(n.handleCacheVerify))
+	mux.Handle("POST /api/v1/cache/evict", admin(n.handleCacheEvict))
 	mux.Handle("POST /api/v1/offline/import", admin(n.handleOfflineImport)) // offline.go
 	// Profiles for support cases (memory on small appliances), admin only.
 	mux.Handle("GET /debug/pprof/", admin(pprof.Index))

@@ -49,6 +49,13 @@ type Config struct {
 	SecurityInterval  time.Duration
 	PollInterval      time.Duration
 
+	// Distribution (catalog.go, cache.go, blobs.go).
+	CatalogInterval time.Duration // how often the leader pulls the catalog (default 10s)
+	DownloadRate    int64         // bytes/s for all package downloads of this node, 0 = unlimited
+	MaxDownloads    int           // concurrent package downloads, beyond which 503 + Retry-After; 0 = unlimited
+	BlobAddr        string        // optional plain-HTTP HOST:PORT serving /v1/blobs/ (hash-verified bytes; sendfile)
+	CacheMaxBytes   int64         // LRU-evict blobs no active task needs beyond this; 0 = no cap
+
 	Raft raftnode.Config // timeouts and snapshot settings; identity fields are filled by New
 
 	Logger     *slog.Logger
@@ -68,6 +75,7 @@ func DefaultConfig() Config {
 		InventoryInterval: 24 * time.Hour,
 		SecurityInterval:  time.Hour,
 		PollInterval:      5 * time.Minute,
+		CatalogInterval:   10 * time.Second,
 		Raft:              raftnode.DefaultConfig(),
 	}
 }

@@ -73,6 +73,8 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		}
 	case cmdOffline:
 		return (*Node)(f).applyOffline(txn, r) // offline.go
+	case cmdCatalog:
+		return f.applyCatalogCmd(txn, r) // catalog.go
 	default:
 		// Divergence is worse than a crash: a node that cannot understand a
 		// committed command must not go on applying later ones.

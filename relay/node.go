@@ -38,6 +38,7 @@ type Node struct {
 	srv     *http.Server
 	up      *uplink.Uplink
 	batch   *batcher
+	dist    *distribution // catalog mirror and package cache (catalog.go, cache.go)
 	metrics *metrics
 	reg     *prometheus.Registry
 
@@ -125,6 +126,11 @@ func New(cfg Config) (*Node, error) {
 	n.raft = rn
 
 	n.batch = newBatcher(rn.Propose, n.metrics.observeBatch)
+	if n.dist, err = newDistribution(n); err != nil {
+		rn.Close()
+		ln.Close()
+		return nil, fmt.Errorf("distribution: %w", err)
+	}
 	n.srv = &http.Server{
 		Handler:           n.routes(),
 		TLSConfig:         cfg.PKI.ServerTLS(),
@@ -172,6 +178,7 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Go(func() { n.batch.Run(ctx) })
 	wg.Go(func() { n.leadership(ctx) })
 	wg.Go(func() { n.monitor(ctx) })
+	wg.Go(func() { n.dist.run(ctx) })
 
 	if n.cfg.Bootstrap {
 		if err := n.raft.Bootstrap(); err != nil {

@@ -132,8 +132,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			nextInv = now.Add(a.inventoryInterval())
 		}
+		a.runTasks(ctx) // tasks.go
 		wait := time.Until(nextInv)
-		wait = min(wait, time.Until(nextConfig))
+		wait = min(wait, time.Until(nextConfig), taskPoll)
 		if err := a.flush(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil

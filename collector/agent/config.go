@@ -51,6 +51,8 @@ type Config struct {
 	// MaxRetryWait caps any wait between attempts, Retry-After included
 	// (default 5 min).
 	MaxRetryWait time.Duration
+	// TaskTimeout bounds an install command (default 30 min; tasks.go).
+	TaskTimeout time.Duration
 }
 
 // DefaultConfig returns a Config with the defaults filled in.

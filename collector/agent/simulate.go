@@ -33,6 +33,13 @@ type SimConfig struct {
 	Logger       *slog.Logger
 	// Now stamps collected_at (default time.Now).
 	Now func() time.Time
+	// Tasks, when above 0, makes every device then poll GET /v1/tasks and
+	// execute that many tasks (download with failover and resume, verify the
+	// hash, report task_status records) before it is done (tasks.go).
+	Tasks int
+	// Devices, when set, reuses devices a previous run enrolled instead of
+	// enrolling Agents new ones; they send no reports, only run Tasks.
+	Devices []SimDevice `json:"-"`
 }
 
 // SimResult summarises a simulation. AckedByDevice maps each device ID to
@@ -46,6 +53,9 @@ type SimResult struct {
 	Duration      time.Duration     `json:"duration_ns"`
 	RecordsPerSec float64           `json:"records_per_sec"`
 	AckedByDevice map[string]uint64 `json:"acked_by_device"`
+	// Devices can be passed to a later run (SimConfig.Devices).
+	Devices []SimDevice `json:"-"`
+	SimTaskStats
 }
 
 // Simulate enrolls cfg.Agents devices with the site and makes each send
@@ -53,6 +63,9 @@ type SimResult struct {
 // errors and honouring Retry-After, until every record is acknowledged or
 // ctx is done. It returns the result so far with an error in the latter case.
 func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
+	if len(cfg.Devices) > 0 {
+		cfg.Agents = len(cfg.Devices)
+	}
 	if cfg.Agents <= 0 || cfg.Reports < 0 || len(cfg.Relays) == 0 {
 		return SimResult{}, errors.New("agent: simulate needs relays, agents > 0 and reports >= 0")
 	}
@@ -110,7 +123,9 @@ func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 	}
 	s.mu.Lock()
 	res.AckedByDevice = s.acked
+	res.Devices = s.devices
 	s.mu.Unlock()
+	res.SimTaskStats = s.tstats.snapshot()
 	if secs := res.Duration.Seconds(); secs > 0 {
 		res.RecordsPerSec = float64(res.Acked) / secs
 	}
@@ -126,12 +141,18 @@ type sim struct {
 
 	mu sync.Mutex // protects acked
 	// acked maps device ID to the highest acknowledged seq.
-	acked map[string]uint64
+	acked   map[string]uint64
+	devices []SimDevice
+
+	tstats simTaskCounters // tasks.go
 }
 
 func (s *sim) device(ctx context.Context, i int) error {
 	client := s.clients[i%len(s.clients)]
 	host := "sim-" + strconv.Itoa(i)
+	if i < len(s.cfg.Devices) {
+		return s.runTasks(ctx, client, s.cfg.Devices[i]) // tasks.go
+	}
 	var enr api.EnrollResponse
 	err := s.retry(ctx, func() error {
 		var err error
@@ -178,6 +199,13 @@ func (s *sim) device(ctx context.Context, i int) error {
 		s.mu.Lock()
 		s.acked[enr.DeviceID] = acked
 		s.mu.Unlock()
+	}
+	d := SimDevice{ID: enr.DeviceID, Token: enr.DeviceToken, NextSeq: acked + 1}
+	s.mu.Lock()
+	s.devices = append(s.devices, d)
+	s.mu.Unlock()
+	if s.cfg.Tasks > 0 {
+		return s.runTasks(ctx, client, d)
 	}
 	return nil
 }

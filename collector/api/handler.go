@@ -109,6 +109,7 @@ func NewHandler(b Backend, cfg HandlerConfig) http.Handler {
 	mux.HandleFunc(PathEnroll, h.method(http.MethodPost, h.enroll))
 	mux.HandleFunc(PathReports, h.method(http.MethodPost, h.reports))
 	mux.HandleFunc(PathConfig, h.method(http.MethodGet, h.config))
+	mux.HandleFunc(PathTasks, h.method(http.MethodGet, h.tasks)) // tasks.go; 404 unless b is a TaskBackend
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, Error{Code: CodeNotFound, Message: "no such endpoint"})
 	})
