@@ -19,6 +19,12 @@ const (
 	cmdEvent                          // an event raised by a central node
 )
 
+// The administrator's commands (central/events.go, central/audit.go).
+const (
+	cmdEventAck commandType = 20 // an administrator acknowledged an event
+	cmdAudit    commandType = 21 // an audit trail entry
+)
+
 // cmdOffline carries offline kit and import operations (central/offline.go).
 const cmdOffline commandType = 10
 
