@@ -14,8 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/backup"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/nodemetrics"
 	"github.com/edgesync/edgesync/internal/raftnode"
 )
 
@@ -65,11 +67,11 @@ type RelayView struct {
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/raft/", n.raft.Handler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(nodemetrics.Gatherer(n.reg), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "leader": n.raft.IsLeader()})
 	})
-	admin := func(h http.HandlerFunc) http.Handler { return httpx.RequireToken(n.adminHash, h) }
+	admin := func(h http.HandlerFunc) http.Handler { return n.audited(httpx.RequireToken(n.adminHash, h)) }
 	mux.Handle("GET /api/v1/cluster", admin(n.handleCluster))
 	mux.Handle("POST /api/v1/cluster/", httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/")))
 	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
@@ -91,7 +93,11 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /api/v1/tasks/{id}", admin(n.handleTask))
 	mux.Handle("POST /api/v1/tasks/{id}/{op}", admin(n.handleTaskOp))
 	mux.Handle("DELETE /api/v1/tasks/{id}", admin(n.handleTaskRemove))
-	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
+	mux.Handle("GET /api/v1/events", admin(n.handleEventList))
+	mux.Handle("POST /api/v1/events/{id}/ack", admin(n.handleEventAck))
+	mux.Handle("GET /api/v1/audit", admin(n.handleAudit))
+	mux.Handle("GET /api/v1/backup", admin(backup.Handler(n.raft, "central").ServeHTTP))
+	mux.Handle("/", n.view.console)
 	return mux
 }
 

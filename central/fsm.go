@@ -70,6 +70,8 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		return f.applyDistribution(txn, index, commandType(typ), r) // packages.go, tasks.go
 	case cmdOffline:
 		return (*Node)(f).applyOffline(txn, index, r) // offline.go
+	case cmdEventAck, cmdAudit:
+		return applyAdminCommand(txn, index, commandType(typ), r)
 	default:
 		panic(fmt.Sprintf("central: unknown command type %d at index %d", typ, index))
 	}

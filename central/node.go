@@ -34,6 +34,7 @@ type Node struct {
 	ln      net.Listener
 	srv     *http.Server
 	reg     *prometheus.Registry
+	view    *adminView // console, audit (consoleview.go)
 	metrics *metrics
 
 	adminToken string // bootstrap node only
@@ -115,6 +116,12 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("listen sync: %w", err)
 	}
 	n.ingest = is
+	if n.view, err = newAdminView(n); err != nil {
+		is.Close()
+		rn.Close()
+		ln.Close()
+		return nil, err
+	}
 	n.srv = &http.Server{
 		Handler:           n.routes(),
 		TLSConfig:         cfg.PKI.ServerTLS(),
@@ -169,6 +176,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { n.leadership(ctx) })
+	wg.Go(func() { n.view.run(ctx) })
 	wg.Go(func() { n.syncBlobs(ctx) })
 	if n.cfg.Bootstrap {
 		if err := n.raft.Bootstrap(); err != nil {
