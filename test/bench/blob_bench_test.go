@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgesync/edgesync/central"
+	"github.com/edgesync/edgesync/collector/api"
+	"github.com/edgesync/edgesync/internal/blobstore"
+	"github.com/edgesync/edgesync/internal/pki"
+	"github.com/edgesync/edgesync/localnet"
+	"github.com/edgesync/edgesync/sync/uplink"
+)
+
+// Blob distribution figures (docs/benchmarks.md):
+//
+//	go test -run '^$' -bench 'Blob' -benchtime 1x ./test/bench/
+//
+// EDGESYNC_CAP_SECONDS sets the bandwidth-cap run length (default 10).
+
+const blobSize = 100 << 20
+
+type storeSource struct{ s *blobstore.Store }
+
+func (s storeSource) OpenBlob(_ context.Context, sum string) (io.ReadSeekCloser, int64, error) {
+	f, n, err := s.s.Open(sum)
+	if err != nil {
+		return nil, 0, api.ErrBlobNotFound
+	}
+	return f, n, nil
+}
+
+func newBlob(b *testing.B) (*blobstore.Store, string) {
+	b.Helper()
+	st, err := blobstore.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, blobSize)
+	rand.Read(data)
+	sum, _, err := st.Put(bytes.NewReader(data), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, sum
+}
+
+// fetchAll downloads url with c concurrent clients and returns MB/s.
+func fetchAll(b *testing.B, url string, c int) float64 {
+	b.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: c}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	var wg sync.WaitGroup
+	start := time.Now()
+	var total int64
+	var mu sync.Mutex
+	for range c {
+		wg.Go(func() {
+			resp, err := hc.Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if total != int64(c)*blobSize {
+		b.Fatalf("got %d bytes, want %d", total, int64(c)*blobSize)
+	}
+	return float64(total) / (1 << 20) / time.Since(start).Seconds()
+}
+
+// BenchmarkBlobServe: MB/s of GET /v1/blobs/{sha} (blob handler, plain HTTP,
+// no cap) next to http.FileServer on the same file, 1/16/64 clients.
+func BenchmarkBlobServe(b *testing.B) {
+	st, sum := newBlob(b)
+	mux := http.NewServeMux()
+	mux.Handle(api.PathBlobs, api.NewBlobHandler(storeSource{st}, api.BlobConfig{}))
+	mux.Handle("/fs/", http.StripPrefix("/fs/", http.FileServer(http.Dir(filepath.Dir(st.Path(sum))))))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, c := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("clients=%d", c), func(b *testing.B) {
+			var ours, fs float64
+			for range b.N {
+				ours = fetchAll(b, srv.URL+api.PathBlobs+sum, c)
+				fs = fetchAll(b, srv.URL+"/fs/"+sum, c)
+			}
+			b.ReportMetric(ours, "blob_MB/s")
+			b.ReportMetric(fs, "fileserver_MB/s")
+			b.ReportMetric(100*ours/fs, "%_of_fileserver")
+		})
+	}
+}
+
+// BenchmarkBlobRateCap: 8 clients against a 20 MB/s cap; achieved rate vs set.
+func BenchmarkBlobRateCap(b *testing.B) {
+	st, sum := newBlob(b)
+	const rate = 20 << 20
+	secs := 10
+	if s, err := strconv.Atoi(os.Getenv("EDGESYNC_CAP_SECONDS")); err == nil && s > 0 {
+		secs = s
+	}
+	srv := httptest.NewServer(api.NewBlobHandler(storeSource{st}, api.BlobConfig{RateBytes: rate}))
+	defer srv.Close()
+	for range b.N {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var total int64
+		start := time.Now()
+		for range 8 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+api.PathBlobs+sum, nil)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						return
+					}
+					n, _ := io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					mu.Lock()
+					total += n
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		cancel()
+		got := float64(total) / time.Since(start).Seconds()
+		b.ReportMetric(got/(1<<20), "MB/s")
+		b.ReportMetric(100*(got-rate)/rate, "%_error")
+	}
+}
+
+// BenchmarkBlobUpstreamQUIC: a relay node's fetch of a 100 MB blob from
+// central over the QUIC link (mutual TLS, loopback).
+func BenchmarkBlobUpstreamQUIC(b *testing.B) {
+	n, err := localnet.New(b.TempDir(), localnet.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FastRaft: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	c, err := n.AddCentral("central-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for !c.Node.Raft().IsLeader() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	data := make([]byte, blobSize)
+	rand.Read(data)
+	ctx := context.Background()
+	p, err := c.Node.AddPackage(ctx, central.Package{Name: "bench", Version: "1", Type: central.PackageFile, Dest: "/tmp", FileName: "b"}, bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := pki.Issue(n.PKIDir, pki.IssueRequest{Role: pki.RoleRelay, Name: "bench-r1", Site: "bench", Hosts: []string{"127.0.0.1"}}); err != nil {
+		b.Fatal(err)
+	}
+	bundle, err := pki.Load(n.PKIDir, "bench-r1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tr := range []string{"quic", "tcp"} {
+		b.Run(tr, func(b *testing.B) {
+			f, err := uplink.NewFetcher(uplink.Config{Site: "bench", Node: "bench-r1", Centrals: []string{c.SyncAddr(tr)}, Transport: tr, TLS: bundle.ClientTLS()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			var mbs float64
+			for range b.N {
+				start := time.Now()
+				if _, err := f.Blob(ctx, p.SHA256, 0, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+				mbs = float64(blobSize) / (1 << 20) / time.Since(start).Seconds()
+			}
+			b.ReportMetric(mbs, "MB/s")
+		})
+	}
+}
