@@ -59,6 +59,10 @@ func newApp() *cli.App {
 			siteCommand(),
 			clusterCommand(),
 			demoCommand(),
+			eventCommand(),
+			auditCommand(),
+			dbCommand(),
+			supportCommand(),
 			offlineCommand(), // offlinecmd.go
 		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {

@@ -92,7 +92,7 @@ func Verify(dataDir string) (Report, error) {
 		return rep, fmt.Errorf("%s is not a node data dir: %w", dataDir, err)
 	}
 	opts := badger.DefaultOptions(filepath.Join(dataDir, name)).WithReadOnly(true).WithExternalMagic(0xE502).
-		WithLogger(nil).WithBlockCacheSize(0).WithIndexCacheSize(8 << 20).WithChecksumVerificationMode(options.OnTableRead)
+		WithLogger(nil).WithCompression(options.None).WithBlockCacheSize(0).WithIndexCacheSize(8 << 20).WithChecksumVerificationMode(options.OnTableRead)
 	if _, err := os.Stat(opts.Dir); err == nil {
 		db, err := badger.Open(opts)
 		if err != nil {
