@@ -58,6 +58,7 @@ func (l Limits) withDefaults() Limits {
 type Entry struct {
 	Name string // slash-separated, relative to the medium root: Data/<device>/<file>.esr
 	path string // on disk (source dir or staging)
+	data []byte // in memory (ScanMedium of an archive)
 	size int64
 }
 
@@ -95,6 +96,9 @@ func (m *Medium) ResultsDir() string {
 
 // Read returns one record file's bytes.
 func (m *Medium) Read(e Entry) ([]byte, error) {
+	if e.data != nil {
+		return e.data, nil
+	}
 	f, err := os.Open(e.path)
 	if err != nil {
 		return nil, err
@@ -122,6 +126,20 @@ func (m *Medium) Close() error {
 // an error wrapping ErrArchive and leaves nothing behind; a single bad entry
 // is listed in Rejected and the others are kept.
 func OpenMedium(src, stagingParent string, lim Limits) (*Medium, error) {
+	return openMedium(src, stagingParent, lim, false)
+}
+
+// MaxInMemoryBytes caps ScanMedium's in-memory copy of an archive's records.
+const MaxInMemoryBytes = 512 << 20
+
+// ScanMedium is OpenMedium for readers that only look (offline verify): an
+// archive's records are kept in memory (at most MaxInMemoryBytes) and
+// nothing is written to disk at all.
+func ScanMedium(src string, lim Limits) (*Medium, error) {
+	return openMedium(src, "", lim, true)
+}
+
+func openMedium(src, stagingParent string, lim Limits, inMemory bool) (*Medium, error) {
 	lim = lim.withDefaults()
 	st, err := os.Stat(src)
 	if err != nil {
@@ -149,12 +167,27 @@ func OpenMedium(src, stagingParent string, lim Limits) (*Medium, error) {
 	default:
 		return nil, fmt.Errorf("open medium %s: want a directory, a .zip or a .tar.zst", src)
 	}
+	x := &extractor{m: m, lim: lim, seen: map[string]bool{}, dirs: map[string]bool{}, mem: inMemory}
+	m.Archive = true
+	if inMemory {
+		m.root = filepath.Dir(src)
+		if kind == "zip" {
+			err = x.zip(src, st.Size())
+		} else {
+			err = x.tarZstd(src, st.Size())
+		}
+		if err != nil {
+			return nil, err
+		}
+		slices.SortFunc(m.Records, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+		m.Rejected = x.rejected
+		return m, nil
+	}
 	staging, err := os.MkdirTemp(stagingParent, "edgesync-import-")
 	if err != nil {
 		return nil, fmt.Errorf("create staging dir: %w", err)
 	}
-	m.Archive, m.staging, m.root = true, staging, staging
-	x := &extractor{m: m, lim: lim, seen: map[string]bool{}}
+	m.staging, m.root = staging, staging
 	if kind == "zip" {
 		err = x.zip(src, st.Size())
 	} else {
@@ -274,6 +307,8 @@ type extractor struct {
 	m        *Medium
 	lim      Limits
 	seen     map[string]bool
+	dirs     map[string]bool // staging dirs created
+	mem      bool            // keep records in memory, write nothing
 	entries  int
 	total    int64
 	rejected []EntryReject
@@ -321,9 +356,31 @@ func (x *extractor) admit(raw string, mode fs.FileMode, linkish bool) string {
 
 // write copies at most MaxFileBytes of r into staging/name.
 func (x *extractor) write(raw, name string, r io.Reader) error {
+	if x.mem {
+		b, err := io.ReadAll(io.LimitReader(r, x.lim.MaxFileBytes+1))
+		x.total += int64(len(b))
+		if x.total > min(x.lim.MaxTotalBytes, MaxInMemoryBytes) {
+			return fmt.Errorf("%w: more than %d bytes to hold in memory", ErrArchive, min(x.lim.MaxTotalBytes, MaxInMemoryBytes))
+		}
+		switch {
+		case err != nil:
+			return err
+		case int64(len(b)) > x.lim.MaxFileBytes:
+			x.refuse(raw, ReasonTooLarge, fmt.Sprintf("over %d bytes", x.lim.MaxFileBytes))
+		case name == KitFile:
+			x.m.Kit = b
+		default:
+			x.m.Records = append(x.m.Records, Entry{Name: name, data: b, size: int64(len(b))})
+			x.m.Bytes += int64(len(b))
+		}
+		return nil
+	}
 	dst := filepath.Join(x.m.staging, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return fmt.Errorf("%w: staging: %v", ErrArchive, err)
+	if d := filepath.Dir(dst); !x.dirs[d] {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("%w: staging: %v", ErrArchive, err)
+		}
+		x.dirs[d] = true
 	}
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

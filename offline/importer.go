@@ -180,8 +180,8 @@ func postImport(ctx context.Context, hc *http.Client, server, token string, req 
 
 // Verify checks every record of the medium at src without a server: hash,
 // signature, kit binding and (for unencrypted records) the record schema.
-func Verify(src, stagingDir string, lim Limits) (*Report, error) {
-	m, err := OpenMedium(src, stagingDir, lim)
+func Verify(src string, lim Limits) (*Report, error) {
+	m, err := ScanMedium(src, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,9 @@ func Verify(src, stagingDir string, lim Limits) (*Report, error) {
 	for _, r := range m.Rejected {
 		rep.add(RecordResult{Name: r.Name, Outcome: OutcomeRejected, Reason: r.Code, Detail: r.Detail, At: now})
 	}
-	for _, e := range m.Records {
+	results := make([]RecordResult, len(m.Records))
+	parallel(len(m.Records), func(i int) {
+		e := m.Records[i]
 		res := RecordResult{Name: e.Name, At: now, Outcome: OutcomeVerified}
 		data, err := m.Read(e)
 		if err == nil {
@@ -219,8 +221,9 @@ func Verify(src, stagingDir string, lim Limits) (*Report, error) {
 				res.Reason = ReasonMalformed
 			}
 		}
-		rep.add(res)
-	}
+		results[i] = res
+	})
+	rep.add(results...)
 	rep.Finished = time.Now()
 	return rep, nil
 }

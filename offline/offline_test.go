@@ -161,7 +161,7 @@ func TestCollectExitCodes(t *testing.T) {
 		if err != nil || p1 == p2 {
 			t.Fatalf("second run at the same instant: %s %v", p2, err)
 		}
-		rep, err := offline.Verify(dir, "", offline.Limits{})
+		rep, err := offline.Verify(dir, offline.Limits{})
 		if err != nil || rep.Counts[offline.OutcomeVerified] != 2 {
 			t.Fatalf("verify: %+v %v", rep, err)
 		}

@@ -2,6 +2,9 @@ package offline
 
 import (
 	"encoding/json"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -70,15 +73,38 @@ type RecordResult struct {
 func CheckRecords(req *ImportRequest, kit *Kit, id *age.X25519Identity, now time.Time, lim record.Limits) ([]*Opened, []RecordResult) {
 	opened := make([]*Opened, len(req.Records))
 	results := make([]RecordResult, len(req.Records))
-	for i, it := range req.Records {
+	parallel(len(req.Records), func(i int) {
+		it := req.Records[i]
 		results[i] = RecordResult{Name: it.Name, At: now}
 		o, err := Open(it.Data, OpenOptions{KitID: kit.ID, KitGen: kit.Generation, Identity: id, Now: now, Limits: lim})
 		if err != nil {
 			results[i].Outcome, results[i].Reason, results[i].Detail = OutcomeRejected, ReasonOf(err), err.Error()
-			continue
+			return
 		}
 		results[i].DeviceID, results[i].CollectedAt, results[i].Hostname = o.Sealed.DeviceID, o.Sealed.CollectedAt, o.Hostname()
 		opened[i] = o
-	}
+	})
 	return opened, results
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS goroutines: signature checks and
+// JSON decoding are CPU-bound and independent per record.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -78,12 +78,12 @@ func offlineCommand() *cli.Command {
 				Name:      "verify",
 				Usage:     "check every record's hash, signature and kit binding without a server",
 				UsageText: "edgesync offline verify PATH [--json]",
-				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, &cli.StringFlag{Name: "staging", Usage: "parent dir for archive staging"}},
+				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return usageError("want exactly one PATH: a medium directory, .zip or .tar.zst")
 					}
-					rep, err := offline.Verify(c.Args().First(), c.String("staging"), offline.Limits{})
+					rep, err := offline.Verify(c.Args().First(), offline.Limits{})
 					if err != nil {
 						return err
 					}
