@@ -176,7 +176,7 @@ func (x *deviceIndex) snapshot() ([]indexRow, []string, []string, error) {
 			return nil, nil, nil, err
 		}
 		x.mu.Lock()
-	case !x.building && time.Since(x.builtAt) > time.Second:
+	case !x.building && time.Since(x.builtAt) > max(time.Second, 4*x.took): // at most ~20% of a core on rebuilds
 		x.building = true
 		go x.rebuild() // bounded by one scan; the result replaces the index
 	}
