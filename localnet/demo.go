@@ -2,15 +2,21 @@ package localnet
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/edgesync/edgesync/central"
 	"github.com/edgesync/edgesync/collector/agent"
+	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/offline"
 )
 
 // DemoConfig sizes `edgesync demo`.
@@ -105,6 +111,9 @@ try, in another terminal:
 	} else {
 		fmt.Fprintln(out, "local agent: this machine's inventory reported")
 	}
+	if err := demoOffline(ctx, cfg.Dir, c.Node, net.AdminToken(), out); err != nil {
+		fmt.Fprintf(out, "offline: %v\n", err)
+	}
 
 	simDone := make(chan agent.SimResult, 1)
 	go func() { // owned: its result is read before RunDemo returns
@@ -158,6 +167,51 @@ func printSummary(out io.Writer, net *Net, c *Central, site string) {
 	}
 	fmt.Fprintf(out, "%s  central: %d devices, %d records from %s (acked seq %d) | site leader %s, outbox %d, uplink %s\n",
 		time.Now().Format("15:04:05"), list.Total, records, site, acked, leader, depth, uplink)
+}
+
+// demoOffline creates a kit, collects three offline computers onto it (USB
+// channel) and imports the medium at central, as an administrator would.
+func demoOffline(ctx context.Context, dir string, c *central.Node, token string, out io.Writer) error {
+	kit, err := c.CreateKit(ctx, central.KitRequest{Name: "demo"})
+	if err != nil {
+		return err
+	}
+	medium := filepath.Join(dir, "usb", offline.RootDir)
+	if err := os.MkdirAll(medium, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(medium, offline.KitFile), kit, 0o644); err != nil {
+		return err
+	}
+	for i := range 3 {
+		inv := record.Inventory{Hostname: fmt.Sprintf("offline-pc-%d", i+1), OS: record.OS{Name: "Ubuntu", Version: "24.04", Arch: "amd64"},
+			Hardware: record.Hardware{Vendor: "LENOVO", Serial: fmt.Sprintf("USB%05d", i+1)}}
+		if _, err := offline.Collect(ctx, offline.CollectConfig{KitDir: medium, StateDir: filepath.Join(dir, "usb-state", fmt.Sprint(i)), Silent: true,
+			Inventory: func(context.Context) (record.Inventory, error) { return inv, nil }}); err != nil {
+			return err
+		}
+	}
+	caFile := filepath.Join(dir, "pki", "ca.crt")
+	hc, err := demoHTTPClient(caFile)
+	if err != nil {
+		return err
+	}
+	rep, err := offline.Import(ctx, medium, offline.ImportConfig{Server: c.URL(), Token: token, HTTP: hc})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "offline: kit and 3 USB collections in %s imported at central: %v\n", medium, rep.Counts)
+	return nil
+}
+
+func demoHTTPClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, nil
 }
 
 // waitFor polls cond until it holds, ctx ends or the timeout passes.
