@@ -66,12 +66,12 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		if err := putEvent(txn, index, 0, e); err != nil {
 			return storageFailure(err)
 		}
+	case cmdEventAck, cmdAudit:
+		return applyAdminCommand(txn, index, commandType(typ), r)
 	case cmdPackageAdd, cmdPackageRemove, cmdTaskCreate, cmdTaskStop, cmdTaskRetry, cmdTaskRemove:
 		return f.applyDistribution(txn, index, commandType(typ), r) // packages.go, tasks.go
 	case cmdOffline:
 		return (*Node)(f).applyOffline(txn, index, r) // offline.go
-	case cmdEventAck, cmdAudit:
-		return applyAdminCommand(txn, index, commandType(typ), r)
 	default:
 		panic(fmt.Sprintf("central: unknown command type %d at index %d", typ, index))
 	}
@@ -286,32 +286,5 @@ func applyContact(txn *badger.Txn, c *contactCommand) error {
 // putEvent stores an event keyed by log index and a sub-index so one entry
 // can raise several, and keeps the log bounded.
 func putEvent(txn *badger.Txn, index, sub uint64, e event.Event) error {
-	e.ID = index<<8 | (sub & 0xFF)
-	if err := putJSON(txn, seqKey(prefixEvent, e.ID), e); err != nil {
-		return err
-	}
-	n, err := getUint(txn, keyEvCount)
-	if err != nil {
-		return err
-	}
-	n++
-	if n > maxEvents {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefixEvent
-		it := txn.NewIterator(opts)
-		it.Rewind()
-		var oldest []byte
-		if it.Valid() {
-			oldest = it.Item().KeyCopy(nil)
-		}
-		it.Close()
-		if oldest != nil {
-			if err := txn.Delete(oldest); err != nil {
-				return err
-			}
-			n--
-		}
-	}
-	return setUint(txn, keyEvCount, n)
+	return event.Append(txn, prefixEvent, keyEvCount, index<<8|(sub&0xFF), e, maxEvents)
 }

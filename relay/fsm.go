@@ -3,7 +3,6 @@ package relay
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -71,10 +70,10 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		if err := applyEvent(txn, index, e); err != nil {
 			return storageFailure(err)
 		}
-	case cmdOffline:
-		return (*Node)(f).applyOffline(txn, r) // offline.go
 	case cmdCatalog:
 		return f.applyCatalogCmd(txn, r) // catalog.go
+	case cmdOffline:
+		return (*Node)(f).applyOffline(txn, r) // offline.go
 	default:
 		// Divergence is worse than a crash: a node that cannot understand a
 		// committed command must not go on applying later ones.
@@ -296,36 +295,5 @@ func applySecrets(txn *badger.Txn, join, admin string) error {
 }
 
 func applyEvent(txn *badger.Txn, index uint64, e event.Event) error {
-	e.ID = index
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	if err := txn.Set(seqKey(prefixEvent, index), b); err != nil {
-		return err
-	}
-	n, err := getUint(txn, keyEvCount)
-	if err != nil {
-		return err
-	}
-	n++
-	if n > maxEvents {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefixEvent
-		it := txn.NewIterator(opts)
-		it.Rewind()
-		var oldest []byte
-		if it.Valid() {
-			oldest = it.Item().KeyCopy(nil)
-		}
-		it.Close()
-		if oldest != nil {
-			if err := txn.Delete(oldest); err != nil {
-				return err
-			}
-			n--
-		}
-	}
-	return setUint(txn, keyEvCount, n)
+	return event.Append(txn, prefixEvent, keyEvCount, index, e, maxEvents)
 }
