@@ -64,6 +64,9 @@ func newApp() *cli.App {
 			dbCommand(),
 			supportCommand(),
 			offlineCommand(), // offlinecmd.go
+			packageCommand(), // packagecmd.go
+			taskCommand(),    // taskcmd.go
+			cacheCommand(),   // cachecmd.go
 		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return cli.Exit(err.Error(), 2)

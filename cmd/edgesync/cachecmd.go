@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/edgesync/edgesync/relay"
+)
+
+func cacheCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cache",
+		Usage: "the package cache of one relay node (--server is that relay node's URL)",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "list",
+				Usage:     "list the cached blobs with their packages, size and last use",
+				UsageText: "edgesync cache list --server https://RELAY:PORT [--json]",
+				Flags:     clientFlags,
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 0 {
+						return usageError("cache list takes no arguments")
+					}
+					a, err := newAdminClient(c)
+					if err != nil {
+						return err
+					}
+					var st relay.CacheStatus
+					if err := a.sendJSON(c.Context, http.MethodGet, "/api/v1/cache", nil, &st); err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, st)
+					}
+					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "SHA-256\tSIZE\tPACKAGES\tNEEDED\tLAST USED")
+					for _, b := range st.Blobs {
+						pkgs := strings.Join(b.Packages, ",")
+						if pkgs == "" {
+							pkgs = "-"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", short(b.SHA256), humanBytes(b.Size), pkgs, yesNo(b.Needed), ago(b.LastUsed))
+					}
+					tw.Flush()
+					fmt.Fprintf(c.App.Writer, "relay node %s: %d blobs, %s; upstream fetches %d, resumes %d\n",
+						st.Node, len(st.Blobs), humanBytes(st.Bytes), st.Fetches, st.Resumes)
+					return nil
+				},
+			},
+			{
+				Name:  "verify",
+				Usage: "hash every cached blob; corrupt ones are removed (and fetched again if a task needs them)",
+				Description: "Exits 0 when every blob checks out, 1 when corrupt blobs were found (they are removed:\n" +
+					"they are never served, and the blobs of active tasks are fetched again).",
+				UsageText: "edgesync cache verify --server https://RELAY:PORT [--json]",
+				Flags:     clientFlags,
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 0 {
+						return usageError("cache verify takes no arguments")
+					}
+					a, err := newAdminClient(c)
+					if err != nil {
+						return err
+					}
+					var out struct {
+						Node    string   `json:"node"`
+						Corrupt []string `json:"corrupt"`
+					}
+					if err := a.sendJSON(c.Context, http.MethodPost, "/api/v1/cache/verify", nil, &out); err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						if err := printJSON(c.App.Writer, out); err != nil {
+							return err
+						}
+					} else if len(out.Corrupt) == 0 {
+						fmt.Fprintf(c.App.Writer, "relay node %s: every cached blob checks out\n", out.Node)
+					} else {
+						fmt.Fprintf(c.App.Writer, "relay node %s: %d corrupt blobs removed:\n", out.Node, len(out.Corrupt))
+						for _, s := range out.Corrupt {
+							fmt.Fprintln(c.App.Writer, "  "+s)
+						}
+					}
+					if len(out.Corrupt) > 0 {
+						return cli.Exit("", 1)
+					}
+					return nil
+				},
+			},
+			{
+				Name:      "evict",
+				Usage:     "remove the cached blobs no active task needs",
+				UsageText: "edgesync cache evict --server https://RELAY:PORT [--json]",
+				Flags:     clientFlags,
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 0 {
+						return usageError("cache evict takes no arguments")
+					}
+					a, err := newAdminClient(c)
+					if err != nil {
+						return err
+					}
+					var out struct {
+						Node    string   `json:"node"`
+						Evicted []string `json:"evicted"`
+					}
+					if err := a.sendJSON(c.Context, http.MethodPost, "/api/v1/cache/evict", nil, &out); err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, out)
+					}
+					fmt.Fprintf(c.App.Writer, "relay node %s: %d blobs evicted\n", out.Node, len(out.Evicted))
+					for _, s := range out.Evicted {
+						fmt.Fprintln(c.App.Writer, "  "+s)
+					}
+					return nil
+				},
+			},
+		},
+	}
+}
