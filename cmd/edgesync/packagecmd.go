@@ -38,7 +38,7 @@ func (a *adminClient) stream(ctx context.Context, method, path, contentType stri
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	hc := &http.Client{Transport: a.hc.Transport} // no Timeout
-	path, _, _ = strings.Cut(path, "?") // errors name the route, not the query
+	path, _, _ = strings.Cut(path, "?")           // errors name the route, not the query
 	resp, err := hc.Do(req)
 	if err != nil {
 		var uerr x509.UnknownAuthorityError
