@@ -55,7 +55,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig, out io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	net, err := New(cfg.Dir, Options{Logger: cfg.Logger, FastRaft: true})
+	net, err := New(cfg.Dir, Options{Logger: cfg.Logger, FastRaft: true, Relay: demoRelayConfig}) // demodist.go
 	if err != nil {
 		return err
 	}
@@ -128,6 +128,7 @@ try, in another terminal:
 	t := time.NewTicker(cfg.Every)
 	defer t.Stop()
 	simRunning := true
+	var dist *demoDist // demodist.go
 	for {
 		printSummary(out, net, c, cfg.Site)
 		select {
@@ -135,10 +136,14 @@ try, in another terminal:
 			if simRunning {
 				<-simDone
 			}
+			dist.wait()
 			return nil
 		case res := <-simDone:
 			simRunning = false
 			fmt.Fprintf(out, "simulated agents: %d agents, %d records acknowledged by the site at %.0f records/s\n", res.Agents, res.Acked, res.RecordsPerSec)
+			if len(res.Devices) > 0 && dist == nil {
+				dist = startDemoDistribution(ctx, cfg, net, c, res.Devices, out)
+			}
 		case <-t.C:
 		}
 	}
@@ -165,8 +170,8 @@ func printSummary(out io.Writer, net *Net, c *Central, site string) {
 			uplink = "up via " + st.Uplink.Transport
 		}
 	}
-	fmt.Fprintf(out, "%s  central: %d devices, %d records from %s (acked seq %d) | site leader %s, outbox %d, uplink %s\n",
-		time.Now().Format("15:04:05"), list.Total, records, site, acked, leader, depth, uplink)
+	fmt.Fprintf(out, "%s  central: %d devices, %d records from %s (acked seq %d) | site leader %s, outbox %d, uplink %s%s\n",
+		time.Now().Format("15:04:05"), list.Total, records, site, acked, leader, depth, uplink, taskSummary(c))
 }
 
 // demoOffline creates a kit, collects three offline computers onto it (USB
