@@ -45,6 +45,11 @@ func relayCommand() *cli.Command {
 				&cli.StringFlag{Name: "disk-critical", Value: humanize.IBytes(d.DiskCriticalBytes), Usage: "refuse new data (event 1095) below this free disk space"},
 				&cli.DurationFlag{Name: "inventory-interval", Value: d.InventoryInterval, Usage: "agent inventory report interval"},
 				&cli.DurationFlag{Name: "poll-interval", Value: d.PollInterval, Usage: "agent polling interval"},
+				&cli.StringFlag{Name: "download-rate", Value: "0", Usage: "package download cap of this node in bytes/s (e.g. 20MB), 0 = none"},
+				&cli.IntFlag{Name: "max-downloads", Usage: "concurrent package downloads, beyond which agents get 503 + Retry-After; 0 = no cap"},
+				&cli.StringFlag{Name: "blob-addr", Usage: "also serve /v1/blobs/ over plain HTTP on HOST:PORT (hash-verified bytes, sendfile)"},
+				&cli.StringFlag{Name: "cache-max", Value: "0", Usage: "evict cached blobs no active task needs beyond this size, 0 = no cap"},
+				&cli.DurationFlag{Name: "catalog-interval", Value: d.CatalogInterval, Usage: "how often the leader pulls packages and tasks from central"},
 				memoryLimitFlag("160MiB"),
 			},
 			Action: runRelay,
@@ -86,6 +91,21 @@ func runRelay(c *cli.Context) error {
 		return usageError("--uplink-rate %q: %v", c.String("uplink-rate"), err)
 	}
 	cfg.UplinkRate = int64(rate)
+	for _, s := range []struct {
+		flag string
+		dst  *int64
+	}{{"download-rate", &cfg.DownloadRate}, {"cache-max", &cfg.CacheMaxBytes}} {
+		v, err := humanize.ParseBytes(c.String(s.flag))
+		if err != nil {
+			return usageError("--%s %q: %v", s.flag, c.String(s.flag), err)
+		}
+		*s.dst = int64(v)
+	}
+	if cfg.MaxDownloads = c.Int("max-downloads"); cfg.MaxDownloads < 0 {
+		return usageError("--max-downloads must not be negative")
+	}
+	cfg.BlobAddr = c.String("blob-addr")
+	cfg.CatalogInterval = c.Duration("catalog-interval")
 	name := c.String("cert-name")
 	if name == "" {
 		name = cfg.NodeID
