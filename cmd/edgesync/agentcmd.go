@@ -26,14 +26,16 @@ func agentCommand() *cli.Command {
 				Flags: append(relayFlags,
 					&cli.StringFlag{Name: "state", Value: "/var/lib/edgesync-agent", Usage: "state directory (device ID, token, spool)", EnvVars: []string{"EDGESYNC_AGENT_STATE"}},
 					&cli.BoolFlag{Name: "once", Usage: "collect once, send everything spooled, exit"},
+					&cli.DurationFlag{Name: "task-timeout", Value: agent.DefaultTaskTimeout, Usage: "stop a package's install command after this long (cause: command stopped)"},
 				),
 				Action: func(c *cli.Context) error {
 					a, err := agent.New(agent.Config{
-						Relays:    splitList(c.String("relay")),
-						JoinToken: c.String("join-token"),
-						StateDir:  c.String("state"),
-						Once:      c.Bool("once"),
-						Logger:    slog.Default(),
+						Relays:      splitList(c.String("relay")),
+						JoinToken:   c.String("join-token"),
+						StateDir:    c.String("state"),
+						Once:        c.Bool("once"),
+						Logger:      slog.Default(),
+						TaskTimeout: c.Duration("task-timeout"),
 					})
 					if err != nil {
 						return err
@@ -66,6 +68,7 @@ func agentCommand() *cli.Command {
 					&cli.IntFlag{Name: "reports", Value: 10, Usage: "records each device sends"},
 					&cli.IntFlag{Name: "record-bytes", Value: 1024, Usage: "approximate size of each record"},
 					&cli.IntFlag{Name: "concurrency", Value: 0, Usage: "devices sending at once (0 = all)"},
+					&cli.IntFlag{Name: "tasks", Usage: "then wait for and execute this many distribution tasks per device (download, verify, report)"},
 					&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 				),
 				Action: func(c *cli.Context) error {
@@ -76,6 +79,7 @@ func agentCommand() *cli.Command {
 						Reports:     c.Int("reports"),
 						RecordBytes: c.Int("record-bytes"),
 						Concurrency: c.Int("concurrency"),
+						Tasks:       c.Int("tasks"),
 						Logger:      slog.Default(),
 					})
 					if c.Bool("json") {
@@ -88,6 +92,9 @@ func agentCommand() *cli.Command {
 					} else {
 						fmt.Fprintf(c.App.Writer, "agents %d, sent %d, acknowledged %d, errors %d, %.0f records/s over %s\n",
 							res.Agents, res.Sent, res.Acked, res.Errors, res.RecordsPerSec, res.Duration)
+						if c.Int("tasks") > 0 {
+							fmt.Fprintf(c.App.Writer, "tasks done %d, failed %d, downloaded %d bytes, %d resumes\n", res.TasksDone, res.TasksFailed, res.DownloadBytes, res.DownloadResume)
+						}
 					}
 					return err
 				},
