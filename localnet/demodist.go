@@ -79,9 +79,11 @@ func (d *demoDist) run(ctx context.Context, cfg DemoConfig, net *Net, c *Central
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
+	r1 := net.Sites[cfg.Site][0]
 	fmt.Fprintf(out, "distribution: package %s (%d MB, file) registered; task %s sends it to the %d devices of site %s\n"+
-		"  try: edgesync task show %s; edgesync package list\n",
-		p.ID, p.Size>>20, task.ID, task.Total, cfg.Site, task.ID)
+		"  try: edgesync task show %s; edgesync package list\n"+
+		"       edgesync cache list --server %s --token %s   # a relay node's cache (relay admin token)\n",
+		p.ID, p.Size>>20, task.ID, task.Total, cfg.Site, task.ID, r1.URL(), r1.Node.AdminToken())
 
 	relays := net.URLs(cfg.Site)
 	res, err := agent.Simulate(ctx, agent.SimConfig{Relays: relays, JoinToken: net.JoinToken(cfg.Site), Devices: sims, Tasks: 1, Logger: cfg.Logger})
