@@ -86,7 +86,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig, out io.Writer) error {
 	relays := net.URLs(cfg.Site)
 	fmt.Fprintf(out, `edgesync demo: 1 central node, relay site %q with 3 nodes, all on 127.0.0.1
   data          %s
-  admin API     %s
+  console + API %s/  (sign in with the admin token)
   admin token   %s
   CA            %s
   relays        %v
