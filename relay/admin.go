@@ -13,6 +13,7 @@ import (
 	"github.com/edgesync/edgesync/collector/api"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/nodemetrics"
 	"github.com/edgesync/edgesync/internal/raftnode"
 	"github.com/edgesync/edgesync/sync/uplink"
 	"github.com/edgesync/edgesync/sync/wire"
@@ -50,19 +51,21 @@ func (n *Node) routes() http.Handler {
 	mux.Handle(api.PathBlobs, n.dist.blobHandler(true)) // blobs.go
 	mux.Handle("/v1/", agent)
 	mux.Handle("/raft/", n.raft.Handler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(nodemetrics.Gatherer(n.reg), promhttp.HandlerOpts{})) // + Go runtime and process, once per process
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "leader": n.raft.IsLeader()})
 	})
-	admin := func(h http.HandlerFunc) http.Handler { return httpx.RequireToken(n.adminHash, h) }
+	admin := func(h http.HandlerFunc) http.Handler { return n.audited(httpx.RequireToken(n.adminHash, h)) } // audit.go
 	mux.Handle("GET /api/v1/cluster", admin(n.handleStatus))
-	mux.Handle("POST /api/v1/cluster/", httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/")))
+	mux.Handle("POST /api/v1/cluster/", n.audited(httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/"))))
 	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
+	mux.Handle("GET /api/v1/audit", admin(n.handleAudit))                   // audit.go
+	n.status.register(mux)                                                  // statuspage.go: /status
+	mux.Handle("POST /api/v1/offline/import", admin(n.handleOfflineImport)) // offline.go
 	mux.Handle("GET /api/v1/cache", admin(n.handleCache))
 	mux.Handle("POST /api/v1/cache/verify", admin(n.handleCacheVerify))
 	mux.Handle("POST /api/v1/cache/evict", admin(n.handleCacheEvict))
-	mux.Handle("POST /api/v1/offline/import", admin(n.handleOfflineImport)) // offline.go
 	// Profiles for support cases (memory on small appliances), admin only.
 	mux.Handle("GET /debug/pprof/", admin(pprof.Index))
 	mux.Handle("GET /debug/pprof/profile", admin(pprof.Profile))

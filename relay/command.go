@@ -22,6 +22,9 @@ const (
 // cmdOffline commits an offline import to the ledger and outbox (relay/offline.go).
 const cmdOffline commandType = 10
 
+// The administrator's commands use 20–29 (relay/audit.go).
+const cmdAudit commandType = 20 // an audit trail entry, under a/
+
 const (
 	commandVersion = 1
 	// maxCommandBytes keeps every log entry under raft's SuggestedMaxDataSize

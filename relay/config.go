@@ -56,6 +56,10 @@ type Config struct {
 	BlobAddr        string        // optional plain-HTTP HOST:PORT serving /v1/blobs/ (hash-verified bytes; sendfile)
 	CacheMaxBytes   int64         // LRU-evict blobs no active task needs beyond this; 0 = no cap
 
+	// UplinkDownAfter is how long the uplink may be down before the leader
+	// raises event 5003 (5004 when it reconnects); 0 means the default, 10 min.
+	UplinkDownAfter time.Duration
+
 	Raft raftnode.Config // timeouts and snapshot settings; identity fields are filled by New
 
 	Logger     *slog.Logger
@@ -76,6 +80,7 @@ func DefaultConfig() Config {
 		SecurityInterval:  time.Hour,
 		PollInterval:      5 * time.Minute,
 		CatalogInterval:   10 * time.Second,
+		UplinkDownAfter:   10 * time.Minute,
 		Raft:              raftnode.DefaultConfig(),
 	}
 }

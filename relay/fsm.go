@@ -74,6 +74,8 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		return f.applyCatalogCmd(txn, r) // catalog.go
 	case cmdOffline:
 		return (*Node)(f).applyOffline(txn, r) // offline.go
+	case cmdAudit:
+		return f.applyAuditCmd(txn, index, r) // audit.go
 	default:
 		// Divergence is worse than a crash: a node that cannot understand a
 		// committed command must not go on applying later ones.

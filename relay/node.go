@@ -50,6 +50,9 @@ type Node struct {
 	// diskState is 0 ok, 1 warning, 2 critical.
 	diskState atomic.Int32
 
+	audit  *auditLog   // admin actions into the site's Raft state (audit.go)
+	status *statusPage // the branch administrator's HTML page (statuspage.go)
+
 	closeOnce sync.Once
 }
 
@@ -124,6 +127,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("open raft node: %w", err)
 	}
 	n.raft = rn
+	if err := n.initAdmin(); err != nil { // audit.go
+		rn.Close()
+		ln.Close()
+		return nil, fmt.Errorf("admin: %w", err)
+	}
 
 	n.batch = newBatcher(rn.Propose, n.metrics.observeBatch)
 	if n.dist, err = newDistribution(n); err != nil {
@@ -179,6 +187,8 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Go(func() { n.leadership(ctx) })
 	wg.Go(func() { n.monitor(ctx) })
 	wg.Go(func() { n.dist.run(ctx) })
+	wg.Go(func() { n.audit.run(ctx) })   // audit.go
+	wg.Go(func() { n.watchUplink(ctx) }) // uplinkwatch.go
 
 	if n.cfg.Bootstrap {
 		if err := n.raft.Bootstrap(); err != nil {

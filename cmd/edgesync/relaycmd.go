@@ -50,6 +50,7 @@ func relayCommand() *cli.Command {
 				&cli.StringFlag{Name: "blob-addr", Usage: "also serve /v1/blobs/ over plain HTTP on HOST:PORT (hash-verified bytes, sendfile)"},
 				&cli.StringFlag{Name: "cache-max", Value: "0", Usage: "evict cached blobs no active task needs beyond this size, 0 = no cap"},
 				&cli.DurationFlag{Name: "catalog-interval", Value: d.CatalogInterval, Usage: "how often the leader pulls packages and tasks from central"},
+				&cli.DurationFlag{Name: "uplink-down-after", Value: d.UplinkDownAfter, Usage: "raise event 5003 when the uplink to central has been down this long (5004 when it is back)"},
 				memoryLimitFlag("160MiB"),
 			},
 			Action: runRelay,
@@ -106,6 +107,9 @@ func runRelay(c *cli.Context) error {
 	}
 	cfg.BlobAddr = c.String("blob-addr")
 	cfg.CatalogInterval = c.Duration("catalog-interval")
+	if cfg.UplinkDownAfter = c.Duration("uplink-down-after"); cfg.UplinkDownAfter <= 0 {
+		return usageError("--uplink-down-after must be positive")
+	}
 	name := c.String("cert-name")
 	if name == "" {
 		name = cfg.NodeID
