@@ -183,6 +183,9 @@ func TestConsoleHTTP(t *testing.T) {
 	if csv := get("/devices.csv?q=web-01"); !strings.HasPrefix(csv, "device_id,hostname,") || !strings.Contains(csv, web+",web-01,branch-1,online") {
 		t.Fatalf("CSV export:\n%s", csv)
 	}
+	if ism := get("/devices.csv?q=web-01&encoding=utf-16le"); !strings.HasPrefix(ism, "\xff\xfe\"\x00d\x00e\x00v\x00") || !strings.HasSuffix(ism, "\r\x00\n\x00") {
+		t.Fatalf("ISM CSV export (want UTF-16LE with BOM, quoted fields, CRLF): % x", ism[:min(len(ism), 64)])
+	}
 }
 
 // artifactDir is where browser screenshots go: $EDGESYNC_ARTIFACTS or
@@ -317,6 +320,19 @@ func TestConsoleBrowser(t *testing.T) {
 			func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
 	if !strings.Contains(csv, web+",web-01,branch-1,online") {
 		t.Fatalf("CSV export: %q", csv)
+	}
+	var ism struct {
+		BOM  bool   `json:"bom"`
+		Text string `json:"text"`
+	}
+	run("export ISM",
+		chromedp.WaitVisible("#export-ism", chromedp.ByID),
+		chromedp.Evaluate(`fetch(document.getElementById("export-ism").href).then(r => r.arrayBuffer()).then(b => {
+			const u = new Uint8Array(b);
+			return {bom: u[0] === 0xFF && u[1] === 0xFE, text: new TextDecoder("utf-16le").decode(u.slice(2))};
+		})`, &ism, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if !ism.BOM || !strings.HasPrefix(ism.Text, "\"device_id\"\t\"hostname\"\t") || !strings.Contains(ism.Text, "\""+web+"\"\t\"web-01\"\t\"branch-1\"\t\"online\"") || !strings.HasSuffix(ism.Text, "\r\n") {
+		t.Fatalf("ISM CSV export (UTF-16LE, BOM %v): %q", ism.BOM, ism.Text)
 	}
 	run("events",
 		chromedp.Navigate(base+"/events"),

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgesync/edgesync/internal/csvx"
 	"github.com/edgesync/edgesync/internal/websession"
 )
 
@@ -242,7 +242,8 @@ type devicesView struct {
 	Page       DevicePage
 	From, To   int
 	Prev, Next string // links; empty when none
-	Export     string
+	Export     string // UTF-8 CSV
+	ExportISM  string // the ISM dialect: UTF-16LE with BOM, tab, quoted, CRLF
 	SortLinks  map[string]string
 	Took       time.Duration
 }
@@ -289,6 +290,7 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *websession.
 		})
 	}
 	v.Export = "/devices.csv" + v.link(func(url.Values) {})
+	v.ExportISM = "/devices.csv" + v.link(func(q url.Values) { q.Set("encoding", csvx.UTF16LE) })
 	v.Took = time.Since(start)
 	c.render(w, http.StatusOK, "devices", page{Title: "Devices", Nav: "devices", CSRF: s.CSRF, Data: v})
 }
@@ -310,10 +312,22 @@ func (c *Console) exportCSV(w http.ResponseWriter, r *http.Request, s *websessio
 		c.fail(w, err)
 		return
 	}
-	c.audit(r, s.Who, "export devices CSV", fmt.Sprintf("ok: %d devices", pg.Total))
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="devices-`+time.Now().UTC().Format("20060102-150405")+`.csv"`)
-	cw := csv.NewWriter(w)
+	enc := csvx.UTF8
+	if e := r.URL.Query().Get("encoding"); e != "" {
+		enc = strings.ToLower(e)
+	}
+	cw, err := csvx.NewWriter(w, enc)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	name, charset := "devices-"+time.Now().UTC().Format("20060102-150405"), "utf-8"
+	if enc != csvx.UTF8 && enc != "utf8" {
+		name, charset = name+"-ism", "utf-16le"
+	}
+	c.audit(r, s.Who, "export devices CSV ("+charset+")", fmt.Sprintf("ok: %d devices", pg.Total))
+	w.Header().Set("Content-Type", "text/csv; charset="+charset)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
 	cw.Write([]string{"device_id", "hostname", "site", "channel", "relay", "serial", "os", "macs", "ips", "first_seen", "last_seen", "inventory_at", "revisions"})
 	tf := func(t time.Time) string {
 		if t.IsZero() {
@@ -325,7 +339,9 @@ func (c *Console) exportCSV(w http.ResponseWriter, r *http.Request, s *websessio
 		cw.Write([]string{d.ID, csvCell(d.Hostname), csvCell(d.Site), d.Channel, csvCell(d.Relay), csvCell(d.Serial), csvCell(d.OS),
 			strings.Join(d.MACs, " "), strings.Join(d.IPs, " "), tf(d.FirstSeen), tf(d.LastSeen), tf(d.InventoryAt), strconv.FormatUint(d.Revisions, 10)})
 	}
-	cw.Flush()
+	if err := cw.Flush(); err != nil {
+		c.cfg.Logger.Debug("CSV export cut short", "err", err)
+	}
 }
 
 type deviceView struct {
