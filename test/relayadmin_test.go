@@ -163,6 +163,16 @@ func TestAudit(t *testing.T) {
 	if code := call(t, hc, "GET", rURL+"/api/v1/audit", "", nil); code != http.StatusUnauthorized {
 		t.Fatalf("relay audit without a token: %d, want 401", code)
 	}
+
+	// `edgesync audit list --server RELAY` reads the relay's trail.
+	if testing.Short() {
+		return
+	}
+	cli := &cliRunner{t: t, bin: edgesyncBinary(t), env: []string{"EDGESYNC_SERVER=" + rURL, "EDGESYNC_TOKEN=" + rTok, "EDGESYNC_CA=" + n.CAFile()}}
+	out := cli.ok(ctxTimeout(t, 30*time.Second), "audit", "list")
+	if !strings.Contains(out, "POST /api/v1/cache/verify") || !strings.Contains(out, who("guessed-token")) || !strings.Contains(out, r.ID()) {
+		t.Fatalf("edgesync audit list --server RELAY:\n%s", out)
+	}
 }
 
 func getPage(t *testing.T, hc *http.Client, u, token string) (int, string) {
