@@ -286,10 +286,10 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("overview does not show site branch-1: %q", text)
 	}
 	run("search",
-		chromedp.Navigate(base+"/devices"),
+		// The search form is a GET form: load its result URL directly. Typing
+		// and submitting raced the old page's rows, which were still visible.
+		chromedp.Navigate(base+"/devices?q=aa%3Abb%3Acc%3Add%3Aee%3A01"),
 		chromedp.WaitVisible("#q", chromedp.ByID),
-		chromedp.SendKeys("#q", "aa:bb:cc:dd:ee:01", chromedp.ByID),
-		chromedp.Submit("#q", chromedp.ByID),
 		chromedp.WaitVisible(`a.device`, chromedp.ByQuery),
 		chromedp.Text("#devices tbody", &text, chromedp.ByQuery),
 		screenshot(dir, "03-search"))
@@ -352,5 +352,18 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	if acked != 1 {
 		t.Fatalf("%d events acknowledged at central, want 1", acked)
+	}
+	// The relay status page: sign in with the site's admin token.
+	rl := n.Sites["branch-1"][0]
+	run("relay status",
+		chromedp.Navigate(rl.URL()+"/status"),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", rl.Node.AdminToken(), chromedp.ByID),
+		chromedp.Click("#signin", chromedp.ByID),
+		chromedp.WaitVisible("#outbox-depth", chromedp.ByID),
+		chromedp.Text("#devices", &text, chromedp.ByID),
+		screenshot(dir, "07-relay-status"))
+	if !strings.Contains(text, "web-01") || !strings.Contains(text, `<script>alert("x")</script>`) {
+		t.Fatalf("relay status page devices: %q", text)
 	}
 }
