@@ -62,7 +62,6 @@ func runCentral(c *cli.Context) error {
 		return fmt.Errorf("load certificate %q: %w", name, err)
 	}
 	cfg.Logger = slog.Default()
-	cfg.Registerer = processRegistry()
 	if err := cfg.Validate(); err != nil {
 		return usageError("%v", err)
 	}

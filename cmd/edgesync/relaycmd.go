@@ -7,8 +7,6 @@ import (
 	"runtime/debug"
 
 	"github.com/dustin/go-humanize"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgesync/edgesync/internal/pki"
@@ -118,7 +116,6 @@ func runRelay(c *cli.Context) error {
 		return fmt.Errorf("load certificate %q: %w", name, err)
 	}
 	cfg.Logger = slog.Default()
-	cfg.Registerer = processRegistry()
 	if err := cfg.Validate(); err != nil {
 		return usageError("%v", err)
 	}
@@ -152,10 +149,3 @@ func applyMemoryLimit(c *cli.Context) error {
 	return nil
 }
 
-// processRegistry is the registry a daemon exposes: its node's metrics plus
-// the Go runtime and process collectors (once per process).
-func processRegistry() prometheus.Registerer {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
-}
