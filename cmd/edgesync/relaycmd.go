@@ -148,4 +148,3 @@ func applyMemoryLimit(c *cli.Context) error {
 	}
 	return nil
 }
-
