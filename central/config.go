@@ -17,10 +17,11 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Config is everything a central node needs. Build it from DefaultConfig.
 type Config struct {
-	NodeID   string
-	DataDir  string
-	RaftAddr string // HOST:PORT for the central Raft
-	SyncAddr string // UDP HOST:PORT for relay uplinks over QUIC
+	NodeID        string
+	DataDir       string
+	RaftAddr      string // HOST:PORT for the central Raft
+	RaftAdvertise string // address raft peers dial when not RaftAddr (NAT, proxy)
+	SyncAddr      string // UDP HOST:PORT for relay uplinks over QUIC
 	// SyncTCPAddr optionally also takes uplinks over TCP+TLS (for sites whose
 	// networks block UDP).
 	SyncTCPAddr string

@@ -18,11 +18,12 @@ var siteRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Config is everything a relay node needs. Build it from DefaultConfig.
 type Config struct {
-	Site     string
-	NodeID   string
-	DataDir  string
-	RaftAddr string // HOST:PORT for the site Raft
-	HTTPAddr string // HOST:PORT for agent API, admin API, peer forwarding, /metrics
+	Site          string
+	NodeID        string
+	DataDir       string
+	RaftAddr      string // HOST:PORT for the site Raft
+	RaftAdvertise string // address raft peers dial when not RaftAddr (NAT, proxy)
+	HTTPAddr      string // HOST:PORT for agent API, admin API, peer forwarding, /metrics
 	// HTTPListener, when set, is used instead of listening on HTTPAddr (tests
 	// bind 127.0.0.1:0 first so the port is known before the node starts).
 	HTTPListener net.Listener

@@ -117,6 +117,7 @@ func New(cfg Config) (*Node, error) {
 	rc.NodeID = cfg.NodeID
 	rc.Dir = cfg.DataDir
 	rc.RaftAddr = cfg.RaftAddr
+	rc.RaftAdvertise = cfg.RaftAdvertise
 	rc.HTTPAddr = "https://" + ln.Addr().String()
 	rc.TLS = cfg.PKI.PeerTLS()
 	rc.Logger = n.log

@@ -23,7 +23,8 @@ func centralCommand() *cli.Command {
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "data", Required: true, Usage: "data directory", EnvVars: []string{"EDGESYNC_CENTRAL_DATA"}},
 				&cli.StringFlag{Name: "node-id", Required: true, Usage: "node ID, unique in the cluster", EnvVars: []string{"EDGESYNC_CENTRAL_NODE_ID"}},
-				&cli.StringFlag{Name: "raft-addr", Value: d.RaftAddr, Usage: "Raft listen and advertise address", EnvVars: []string{"EDGESYNC_CENTRAL_RAFT_ADDR"}},
+				&cli.StringFlag{Name: "raft-addr", Value: d.RaftAddr, Usage: "Raft listen address (outbound raft connections leave from its IP when it is a specific one)", EnvVars: []string{"EDGESYNC_CENTRAL_RAFT_ADDR"}},
+				&cli.StringFlag{Name: "raft-advertise", Usage: "address raft peers dial, when not --raft-addr (NAT, a proxy in front of the node)", EnvVars: []string{"EDGESYNC_CENTRAL_RAFT_ADVERTISE"}},
 				&cli.StringFlag{Name: "sync-addr", Value: d.SyncAddr, Usage: "UDP address for relay uplinks over QUIC", EnvVars: []string{"EDGESYNC_CENTRAL_SYNC_ADDR"}},
 				&cli.StringFlag{Name: "sync-tcp-addr", Usage: "also take uplinks over TCP+TLS on this address (sites that block UDP)", EnvVars: []string{"EDGESYNC_CENTRAL_SYNC_TCP_ADDR"}},
 				&cli.StringFlag{Name: "http-addr", Value: d.HTTPAddr, Usage: "HTTPS address for the admin API and /metrics", EnvVars: []string{"EDGESYNC_CENTRAL_HTTP_ADDR"}},
@@ -47,6 +48,7 @@ func runCentral(c *cli.Context) error {
 	cfg.DataDir = c.String("data")
 	cfg.NodeID = c.String("node-id")
 	cfg.RaftAddr = c.String("raft-addr")
+	cfg.RaftAdvertise = c.String("raft-advertise")
 	cfg.SyncAddr = c.String("sync-addr")
 	cfg.SyncTCPAddr = c.String("sync-tcp-addr")
 	cfg.HTTPAddr = c.String("http-addr")

@@ -27,7 +27,8 @@ func relayCommand() *cli.Command {
 				&cli.StringFlag{Name: "data", Required: true, Usage: "data directory", EnvVars: []string{"EDGESYNC_RELAY_DATA"}},
 				&cli.StringFlag{Name: "site", Required: true, Usage: "site ID (must match the certificate)", EnvVars: []string{"EDGESYNC_RELAY_SITE"}},
 				&cli.StringFlag{Name: "node-id", Required: true, Usage: "node ID, unique in the site", EnvVars: []string{"EDGESYNC_RELAY_NODE_ID"}},
-				&cli.StringFlag{Name: "raft-addr", Value: d.RaftAddr, Usage: "Raft listen and advertise address", EnvVars: []string{"EDGESYNC_RELAY_RAFT_ADDR"}},
+				&cli.StringFlag{Name: "raft-addr", Value: d.RaftAddr, Usage: "Raft listen address (outbound raft connections leave from its IP when it is a specific one)", EnvVars: []string{"EDGESYNC_RELAY_RAFT_ADDR"}},
+				&cli.StringFlag{Name: "raft-advertise", Usage: "address raft peers dial, when not --raft-addr (NAT, a proxy in front of the node)", EnvVars: []string{"EDGESYNC_RELAY_RAFT_ADVERTISE"}},
 				&cli.StringFlag{Name: "http-addr", Value: d.HTTPAddr, Usage: "HTTPS address for agents, peers and admins", EnvVars: []string{"EDGESYNC_RELAY_HTTP_ADDR"}},
 				&cli.StringFlag{Name: "central", Required: true, Usage: "central sync addresses, comma-separated, tried in order", EnvVars: []string{"EDGESYNC_RELAY_CENTRAL"}},
 				&cli.StringFlag{Name: "pki", Required: true, Usage: "PKI directory with ca.crt and this node's certificate", EnvVars: []string{"EDGESYNC_PKI"}},
@@ -65,6 +66,7 @@ func runRelay(c *cli.Context) error {
 	cfg.Site = c.String("site")
 	cfg.NodeID = c.String("node-id")
 	cfg.RaftAddr = c.String("raft-addr")
+	cfg.RaftAdvertise = c.String("raft-advertise")
 	cfg.HTTPAddr = c.String("http-addr")
 	cfg.Centrals = splitList(c.String("central"))
 	cfg.Bootstrap = c.Bool("bootstrap")

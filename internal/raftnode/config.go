@@ -20,9 +20,14 @@ type Config struct {
 	// Badger, SyncWrites=true), Dir/state-<n> (FSM state, Badger) with
 	// Dir/state.current naming the live one, and Dir/snapshots.
 	Dir string
-	// RaftAddr is the TCP listen and advertise address for raft, HOST:PORT.
+	// RaftAddr is the TCP listen address for raft, HOST:PORT. When its host
+	// is a specific IP, outbound raft connections leave from that IP too, so
+	// a firewall (or a fault-injecting proxy) can tell peers apart by source.
 	// Ignored when Layer is set.
 	RaftAddr string
+	// RaftAdvertise is the address peers dial, when it differs from RaftAddr
+	// (NAT, a proxy in front of the node). Empty means RaftAddr.
+	RaftAdvertise string
 	// HTTPAddr is this node's HTTP(S) base URL, e.g. "https://10.0.0.1:8080".
 	// It is replicated so followers can forward to the leader.
 	HTTPAddr string

@@ -155,6 +155,9 @@ func New(cfg Config, sm StateMachine) (_ *Node, retErr error) {
 		if layer, err = NewTCPLayer(cfg.RaftAddr, cfg.TLS); err != nil {
 			return nil, fmt.Errorf("raftnode: %w", err)
 		}
+		if cfg.RaftAdvertise != "" {
+			layer = advertisedLayer{Layer: layer, addr: cfg.RaftAdvertise}
+		}
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  newStreamLayer(layer),

@@ -21,7 +21,8 @@ type Layer interface {
 // tcpLayer is a TCP Layer, optionally with mutual TLS on both sides.
 type tcpLayer struct {
 	net.Listener
-	tls *tls.Config
+	tls   *tls.Config
+	local *net.TCPAddr // source address for Dial; nil lets the kernel choose
 }
 
 // NewTCPLayer listens on addr (HOST:PORT). With tlsConf non-nil both the
@@ -35,6 +36,12 @@ func NewTCPLayer(addr string, tlsConf *tls.Config) (Layer, error) {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
 	}
 	l := &tcpLayer{Listener: ln}
+	// Dial from the listen IP when it is a specific one: on a multi-homed
+	// appliance raft traffic then leaves from the raft interface, and peers
+	// (or a firewall) see the same address the node listens on.
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
+		l.local = &net.TCPAddr{IP: ta.IP}
+	}
 	if tlsConf != nil {
 		srv := tlsConf.Clone()
 		srv.ClientAuth = tls.RequireAndVerifyClientCert
@@ -49,6 +56,9 @@ func NewTCPLayer(addr string, tlsConf *tls.Config) (Layer, error) {
 
 func (l *tcpLayer) Dial(addr string, timeout time.Duration) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout}
+	if l.local != nil {
+		d.LocalAddr = l.local
+	}
 	if l.tls == nil {
 		return d.Dial("tcp", addr)
 	}
@@ -63,6 +73,20 @@ func (l *tcpLayer) Dial(addr string, timeout time.Duration) (net.Conn, error) {
 	}
 	return tls.DialWithDialer(d, "tcp", addr, conf)
 }
+
+// advertisedLayer reports addr as its address, which raft replicates as
+// this node's ServerAddress and peers dial.
+type advertisedLayer struct {
+	Layer
+	addr string
+}
+
+func (l advertisedLayer) Addr() net.Addr { return advertAddr(l.addr) }
+
+type advertAddr string
+
+func (a advertAddr) Network() string { return "tcp" }
+func (a advertAddr) String() string  { return string(a) }
 
 // streamLayer adapts a Layer to raft.StreamLayer. It also tracks every
 // connection it hands to raft and closes them all on Close: raft's
