@@ -57,6 +57,7 @@ func (n *Node) routes() http.Handler {
 	})
 	admin := func(h http.HandlerFunc) http.Handler { return n.audited(httpx.RequireToken(n.adminHash, h)) } // audit.go
 	mux.Handle("GET /api/v1/cluster", admin(n.handleStatus))
+	mux.Handle("GET /api/v1/cluster/digest", admin(n.raft.DigestHandler().ServeHTTP)) // raft log + state fingerprint (chaos checker)
 	mux.Handle("POST /api/v1/cluster/", n.audited(httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/"))))
 	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
