@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -102,12 +103,28 @@ func (p *Proc) SyncAddr(transport string) string {
 
 // Relay describes a relay node to start.
 func (n *Net) Relay(site, name string, centrals []string, transport string, bootstrap bool, join string, extra ...string) (*Proc, error) {
-	if _, _, err := pki.Issue(n.PKIDir, pki.IssueRequest{Role: pki.RoleRelay, Name: name, Site: site}); err != nil {
+	return n.RelayAt("127.0.0.1", site, name, centrals, transport, bootstrap, join, extra...)
+}
+
+// RelayAt is Relay with the raft listener on raftIP, another loopback
+// address (all of 127.0.0.0/8 is local on Linux). The node dials its raft
+// peers from raftIP, so a proxy in front of a peer can tell it by source.
+func (n *Net) RelayAt(raftIP, site, name string, centrals []string, transport string, bootstrap bool, join string, extra ...string) (*Proc, error) {
+	hosts := []string{"127.0.0.1", "localhost"}
+	if raftIP != "127.0.0.1" {
+		hosts = append(hosts, raftIP)
+	}
+	if _, _, err := pki.Issue(n.PKIDir, pki.IssueRequest{Role: pki.RoleRelay, Name: name, Site: site, Hosts: hosts}); err != nil {
 		return nil, err
 	}
 	addrs, err := freeAddrs()
 	if err != nil {
 		return nil, err
+	}
+	if raftIP != "127.0.0.1" {
+		if addrs.raft, err = FreeTCPOn(raftIP); err != nil {
+			return nil, err
+		}
 	}
 	p := &Proc{n: n, Name: name, Data: filepath.Join(n.Dir, name), URL: "https://" + addrs.http}
 	p.Args = []string{"relay", "run", "--data", p.Data, "--site", site, "--node-id", name, "--pki", n.PKIDir,
@@ -116,6 +133,26 @@ func (n *Net) Relay(site, name string, centrals []string, transport string, boot
 	p.Args = append(p.Args, joinArgs(bootstrap, join)...)
 	p.Args = append(p.Args, extra...)
 	return p, nil
+}
+
+// FreeTCPOn returns a TCP address on ip with a port free right now.
+func FreeTCPOn(ip string) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// Arg returns the value of flag (e.g. "--raft-addr") in the node's Args.
+func (p *Proc) Arg(flag string) string {
+	for i, a := range p.Args {
+		if a == flag && i+1 < len(p.Args) {
+			return p.Args[i+1]
+		}
+	}
+	return ""
 }
 
 func joinArgs(bootstrap bool, join string) []string {
@@ -151,6 +188,18 @@ func (p *Proc) Start() error {
 	go func() { cmd.Wait(); close(p.done) }() // owned: Kill/Stop wait on done
 	return nil
 }
+
+// Signal sends sig (SIGSTOP, SIGCONT...) to the running process.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	if p.cmd == nil {
+		return errors.New("procnet: not running")
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Exited is closed when the running process exits (by itself or killed);
+// nil when not started.
+func (p *Proc) Exited() <-chan struct{} { return p.done }
 
 // Kill sends SIGKILL and waits for the process to go.
 func (p *Proc) Kill() {
