@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/edgesync/edgesync/internal/cmdenc"
 )
 
 // newStateDB opens a throwaway Badger DB for Apply tests.
@@ -166,21 +164,4 @@ func TestApplyDeterministic(t *testing.T) {
 	if a, b := dump(), dump(); !bytes.Equal(a, b) {
 		t.Fatal("replicas diverged")
 	}
-}
-
-// FuzzApply: any bytes either apply or come back as an error result; only
-// an unknown command type may panic (divergence guard), so fuzz known types.
-func FuzzApply(f *testing.F) {
-	f.Add(report(rec(1, "a")))
-	f.Add(encodeAck(3))
-	f.Add((&enrollCommand{DeviceID: testDev, JoinHash: "x"}).encode())
-	f.Add(encodeSecrets("a", "b"))
-	f.Fuzz(func(t *testing.T, cmd []byte) {
-		typ, _, _, err := cmdenc.NewReader(cmd)
-		if err != nil || typ < byte(cmdReports) || typ > byte(cmdEvent) {
-			return
-		}
-		db := newStateDB(t)
-		apply(t, db, 1, cmd)
-	})
 }
