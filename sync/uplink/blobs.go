@@ -194,9 +194,25 @@ func (f *Fetcher) Blob(ctx context.Context, sha256 string, offset int64, w io.Wr
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
+	size, err := readBlob(ans, br, offset, w)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return size, fmt.Errorf("blob %s: %w", sha256, err)
+	}
+	return size, nil
+}
+
+// readBlob reads the answer to a BlobRequest at offset: a BlobInfo for that
+// offset, then exactly Size-Offset raw bytes, copied to w.
+func readBlob(ans wire.Message, br io.Reader, offset int64, w io.Writer) (int64, error) {
 	info, ok := ans.(wire.BlobInfo)
 	if !ok {
 		return 0, fmt.Errorf("%s instead of blob-info: %w", ans.Type(), ErrProtocol)
+	}
+	if info.Offset != offset || info.Size < offset {
+		return 0, fmt.Errorf("blob-info %+v answers offset %d: %w", info, offset, ErrProtocol)
 	}
 	want := info.Size - offset
 	n, err := io.Copy(w, io.LimitReader(br, want))
@@ -204,10 +220,7 @@ func (f *Fetcher) Blob(ctx context.Context, sha256 string, offset int64, w io.Wr
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return info.Size, fmt.Errorf("blob %s: stream ended at %d of %d: %w", sha256, offset+n, info.Size, err)
+		return info.Size, fmt.Errorf("stream ended at %d of %d: %w", offset+n, info.Size, err)
 	}
 	return info.Size, nil
 }
