@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
 FUZZTIME ?= 20s
 
-.PHONY: all build demo test fmt-check vet unit bench fuzz clean
+.PHONY: all build demo test fmt-check vet unit fullsize bench fuzz clean
 
 all: build
 
@@ -17,8 +17,9 @@ build:
 demo: build
 	./$(BIN) demo
 
-## test: gofmt check, go vet, and the race-enabled test suite (unit + system tests on loopback)
-test: fmt-check vet unit
+## test: gofmt check, go vet, the race-enabled test suite (unit + system tests on loopback), and
+##       the full-size distribution test, which is too slow under -race (it skips itself there)
+test: fmt-check vet unit fullsize
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -29,6 +30,9 @@ vet:
 
 unit:
 	$(GO) test -race -timeout 9m $(PKGS)
+
+fullsize:
+	$(GO) test -run '^TestDistributionFullSize$$' -count=1 -timeout 5m ./test/
 
 ## bench: throughput and memory benchmarks with their baselines (see docs/benchmarks.md)
 bench:
