@@ -26,6 +26,9 @@ func NewToken() string {
 func LoadOrCreate(path, given string, gen func() string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil {
 		saved := strings.TrimSpace(string(b))
+		if saved == "" {
+			return "", fmt.Errorf("%s holds no token: remove it to create a new one", path)
+		}
 		if given != "" && given != saved {
 			return "", fmt.Errorf("%s holds a different token than the one given", path)
 		}

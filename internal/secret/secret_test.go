@@ -28,3 +28,20 @@ func TestLoadOrCreate(t *testing.T) {
 		t.Fatalf("given = %q %v", given, err)
 	}
 }
+
+// TestLoadOrCreateEmptyFile: an empty or blank token file is an error, not
+// an empty token (found by FuzzLoadOrCreate: every admin request would then
+// be refused with no hint why).
+func TestLoadOrCreateEmptyFile(t *testing.T) {
+	for name, content := range map[string]string{"empty": "", "blank": " \n\t"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token")
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tok, err := LoadOrCreate(path, "", NewToken); err == nil {
+				t.Fatalf("LoadOrCreate = %q, nil; want an error", tok)
+			}
+		})
+	}
+}
