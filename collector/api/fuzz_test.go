@@ -262,3 +262,28 @@ func FuzzBlobRange(f *testing.F) {
 		}
 	})
 }
+
+// TestTasksQueryWait: the long poll's wait is capped before it becomes a
+// Duration (found by FuzzTasksQuery: wait=9223372036854775807 overflowed to
+// a negative wait).
+func TestTasksQueryWait(t *testing.T) {
+	tok := api.NewJoinToken("site-a", strings.Repeat("ab", 32))
+	tb := &taskBackend{Backend: apitest.NewBackend(tok)}
+	h := api.NewHandler(tb, api.HandlerConfig{Now: func() time.Time { return testNow }})
+	resp, _ := tb.Enroll(context.Background(), api.EnrollRequest{JoinToken: tok.String(), Hostname: "pc"})
+	for q, want := range map[string]time.Duration{
+		"wait=30":                  30 * time.Second,
+		"wait=3600":                api.MaxTaskWait,
+		"wait=9223372036":          api.MaxTaskWait,
+		"wait=9223372036854775807": api.MaxTaskWait,
+	} {
+		req := httptest.NewRequest(http.MethodGet, api.PathTasks+"?"+q, nil)
+		req.Header.Set(api.HeaderDevice, resp.DeviceID)
+		req.Header.Set("Authorization", "Bearer "+resp.DeviceToken)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK || tb.wait != want {
+			t.Errorf("%s: status %d, backend wait %v, want %v", q, w.Code, tb.wait, want)
+		}
+	}
+}

@@ -83,7 +83,7 @@ func (h *handler) tasks(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, reqErr(http.StatusBadRequest, CodeInvalidRequest, "wait must be seconds"), nil)
 			return
 		}
-		wait = min(time.Duration(secs)*time.Second, MaxTaskWait)
+		wait = time.Duration(min(secs, int(MaxTaskWait/time.Second))) * time.Second // cap first: secs*1e9 can overflow
 	}
 	list, err := tb.Tasks(r.Context(), device, since, wait)
 	if err != nil {
