@@ -93,3 +93,29 @@ func TestDistributionUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseAt: --at never panics; a relative time is never in the past and
+// an accepted absolute time prints back (RFC 3339) to one that parses to the
+// same instant.
+func FuzzParseAt(f *testing.F) {
+	for _, s := range []string{"+30m", "2026-05-01T22:00:00+02:00", "2026-05-01 22:00", "2026-05-01T22:00", "tomorrow", "+-5m", "+5", "+9999999999h", "2026-02-30 10:00"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseAt(s, now)
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(s, "+") {
+			if got.Before(now) {
+				t.Fatalf("parseAt(%q) = %v, before now", s, got)
+			}
+			return
+		}
+		again, err := parseAt(got.Format(time.RFC3339Nano), now)
+		if err != nil || !again.Equal(got) {
+			t.Fatalf("parseAt(%q) = %v; its RFC 3339 form gives %v, %v", s, got, again, err)
+		}
+	})
+}
