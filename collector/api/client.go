@@ -188,7 +188,7 @@ func decodeError(url string, resp *http.Response, b []byte) error {
 	}
 	if s := resp.Header.Get(HeaderRetryAfter); s != "" {
 		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-			he.RetryAfter = time.Duration(n) * time.Second
+			he.RetryAfter = time.Duration(min(n, 86400)) * time.Second // cap first: n*1e9 can overflow
 		}
 	}
 	switch {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // FuzzDecodeError: a relay's error answer, whatever its body and
@@ -48,4 +49,16 @@ func FuzzDecodeError(f *testing.F) {
 			t.Fatalf("backpressure without a wait: %v", bp.RetryAfter)
 		}
 	})
+}
+
+// TestDecodeErrorRetryAfterCap: a huge Retry-After is capped, not wrapped
+// negative (found by FuzzDecodeError: "9700000000" gave -2429651h).
+func TestDecodeErrorRetryAfterCap(t *testing.T) {
+	for _, s := range []string{"86400", "9700000000", "9223372036854775807"} {
+		resp := &http.Response{StatusCode: 503, Header: http.Header{HeaderRetryAfter: {s}}}
+		var he *HTTPError
+		if err := decodeError("u", resp, nil); !errors.As(err, &he) || he.RetryAfter != 24*time.Hour {
+			t.Errorf("Retry-After %s: %v", s, he.RetryAfter)
+		}
+	}
 }

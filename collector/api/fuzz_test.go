@@ -287,3 +287,27 @@ func TestTasksQueryWait(t *testing.T) {
 		}
 	}
 }
+
+// TestBlobZeroSuffixRange: Range: bytes=-0 gets the whole blob with 200
+// (found by FuzzBlobRange: net/http sent 206 with "bytes 36-35/36").
+func TestBlobZeroSuffixRange(t *testing.T) {
+	data := []byte("0123456789")
+	sum := strings.Repeat("ab", 32)
+	h := api.NewBlobHandler(memBlobs{sum: sum, data: data}, api.BlobConfig{})
+	for _, rng := range []string{"bytes=-0", "bytes=-000", "bytes=0-1, -0"} {
+		req := httptest.NewRequest(http.MethodGet, api.PathBlobs+sum, nil)
+		req.Header.Set("Range", rng)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), data) || w.Header().Get("Content-Range") != "" {
+			t.Errorf("%s: %d %q Content-Range %q", rng, w.Code, w.Body.String(), w.Header().Get("Content-Range"))
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, api.PathBlobs+sum, nil)
+	req.Header.Set("Range", "bytes=-3")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusPartialContent || w.Body.String() != "789" {
+		t.Errorf("bytes=-3: %d %q", w.Code, w.Body.String())
+	}
+}

@@ -205,11 +205,33 @@ func (h *blobHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", `"`+sum+`"`)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	if zeroSuffixRange(r.Header.Get("Range")) {
+		// net/http answers bytes=-0 with 206 and an invalid Content-Range
+		// (golang/go#81262); a server may ignore Range, so send it all.
+		r.Header.Del("Range")
+	}
 	var out http.ResponseWriter = w
 	if h.lim != nil {
 		out = &limitedWriter{ResponseWriter: w, ctx: r.Context(), lim: h.lim}
 	}
 	http.ServeContent(out, r, "", time.Time{}, f)
+}
+
+// zeroSuffixRange reports whether a Range header asks for a suffix of zero
+// bytes ("bytes=-0"), which selects nothing and is unsatisfiable.
+func zeroSuffixRange(h string) bool {
+	specs, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return false
+	}
+	for spec := range strings.SplitSeq(specs, ",") {
+		if n, ok := strings.CutPrefix(strings.TrimSpace(spec), "-"); ok {
+			if v, err := strconv.ParseUint(n, 10, 64); err == nil && v == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // limitedWriter paces writes through a shared Limiter. It hides ReadFrom
