@@ -247,18 +247,30 @@ func (n *Node) Packages() ([]Package, error) {
 	return out, err
 }
 
-// Package returns one package.
+// Package returns one package from this node's state.
 func (n *Node) Package(id string) (Package, error) {
 	var p Package
-	err := n.raft.View(func(txn *badger.Txn) error {
-		found, err := getJSON(txn, key(prefixPackage, id), &p)
-		if err == nil && !found {
-			return fmt.Errorf("%w: package %s", ErrNotFound, id)
-		}
-		return err
-	})
+	err := n.raft.View(func(txn *badger.Txn) error { return getPackage(txn, id, &p) })
 	_, p.Local = n.blobs.Has(p.SHA256)
 	return p, err
+}
+
+// freshPackage reads a package with every acknowledged write applied: a
+// follower that forwarded the proposal to the leader may not have applied
+// it yet when Propose returns.
+func (n *Node) freshPackage(ctx context.Context, id string) (Package, error) {
+	var p Package
+	err := n.raft.ConsistentView(ctx, func(txn *badger.Txn) error { return getPackage(txn, id, &p) })
+	_, p.Local = n.blobs.Has(p.SHA256)
+	return p, err
+}
+
+func getPackage(txn *badger.Txn, id string, p *Package) error {
+	found, err := getJSON(txn, key(prefixPackage, id), p)
+	if err == nil && !found {
+		return fmt.Errorf("%w: package %s", ErrNotFound, id)
+	}
+	return err
 }
 
 func eachJSON(txn *badger.Txn, prefix []byte, fn func(b []byte) error) error {
@@ -299,7 +311,7 @@ func (n *Node) AddPackage(ctx context.Context, p Package, r io.Reader) (Package,
 		return Package{}, err
 	}
 	n.log.Info("Package registered", "package", p.ID, "sha256", sum, "size", size)
-	return n.Package(p.ID)
+	return n.freshPackage(ctx, p.ID)
 }
 
 // RemovePackage removes a package no task uses. Its blob stays until no

@@ -451,11 +451,11 @@ func (n *Node) CreateTask(ctx context.Context, req TaskRequest) (TaskView, error
 	if modes != 1 {
 		return TaskView{}, fmt.Errorf("%w: give exactly one of devices, site and all", ErrBadRequest)
 	}
-	if _, err := n.Package(req.Package); err != nil {
+	if _, err := n.freshPackage(ctx, req.Package); err != nil {
 		return TaskView{}, err
 	}
 	t := Task{Package: req.Package, Site: req.Site, All: req.All, At: req.At.UTC(), CreatedAt: time.Now().UTC()}
-	err := n.raft.View(func(txn *badger.Txn) error {
+	err := n.raft.ConsistentView(ctx, func(txn *badger.Txn) error {
 		if len(req.Devices) > 0 {
 			for _, id := range req.Devices {
 				if !record.ValidDeviceID(id) {
@@ -504,7 +504,7 @@ func (n *Node) CreateTask(ctx context.Context, req TaskRequest) (TaskView, error
 	}
 	id := rd.String()
 	n.log.Info("Task created", "task", id, "package", t.Package, "devices", len(t.Devices))
-	return n.TaskView(id, false)
+	return n.freshTaskView(ctx, id, false)
 }
 
 // TaskOp stops, retries or removes a task.
@@ -594,6 +594,21 @@ func viewOf(txn *badger.Txn, t *Task, withStatuses bool) (TaskView, error) {
 func (n *Node) TaskView(id string, withStatuses bool) (TaskView, error) {
 	var v TaskView
 	err := n.raft.View(func(txn *badger.Txn) error {
+		t, err := getTask(txn, id)
+		if err != nil {
+			return err
+		}
+		v, err = viewOf(txn, t, withStatuses)
+		return err
+	})
+	return v, err
+}
+
+// freshTaskView is TaskView with every acknowledged write applied (a
+// follower that forwarded the proposal may lag behind the leader).
+func (n *Node) freshTaskView(ctx context.Context, id string, withStatuses bool) (TaskView, error) {
+	var v TaskView
+	err := n.raft.ConsistentView(ctx, func(txn *badger.Txn) error {
 		t, err := getTask(txn, id)
 		if err != nil {
 			return err
