@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/edgesync/edgesync/internal/csvx"
 	"github.com/edgesync/edgesync/internal/websession"
@@ -179,7 +180,11 @@ func (c *Console) fail(w http.ResponseWriter, err error) {
 }
 
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	// Browsers drop tabs and newlines from a Location and read \ as /, so
+	// "/\t/evil.example" would leave the console: refuse control characters
+	// and backslashes anywhere.
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") ||
+		strings.ContainsFunc(next, unicode.IsControl) {
 		return "/"
 	}
 	return next
