@@ -45,13 +45,14 @@ func fuzzSeeds() [][]byte {
 		(&contactCommand{Site: "s1", Relay: "r1", At: at, Stats: wire.OutboxStats{}}).encode(),
 		ingestCmd(1, inv(1, "pc", "SN1", time.Unix(1000, 0).UTC()), []byte("{not json")),
 		encodeEvent(event.Event{Number: 1, Severity: "warning", Type: "t", Source: "c1", Time: at, Message: "m"}),
-		(&ackCommand{ID: 4, By: "admin", From: "10.0.0.1", At: at}).encode(),
+		(&ackCommand{ID: 4 << 8, By: "admin", From: "10.0.0.1", At: at}).encode(), // the event above: index 4, sub 0
 		encodeAudit(AuditEntry{Time: at, Node: "c1", Who: "token:01", Action: "POST /api/v1/packages", From: "10.0.0.1", Result: "ok"}),
 		encodeJSONCommand(cmdPackageAdd, &Package{ID: "tool@1.0", Name: "tool", Version: "1.0", Type: "file", FileName: "t.bin", SHA256: "ab", Size: 3, CreatedAt: at}),
-		encodeJSONCommand(cmdTaskCreate, &Task{ID: "t1", Package: "tool@1.0", Devices: []string{dev}, Site: "s1", CreatedAt: at}),
-		ingestCmd(3, taskStatusRec(2, "t1", "failed")),
-		encodeJSONCommand(cmdTaskRetry, &taskOp{Task: "t1", Device: dev, At: at}),
-		encodeJSONCommand(cmdTaskStop, &taskOp{Task: "t1", At: at}),
+		// Apply names the task "t" + its index: t8.
+		encodeJSONCommand(cmdTaskCreate, &Task{ID: "ignored", Package: "tool@1.0", Devices: []string{dev}, Site: "s1", CreatedAt: at}),
+		ingestCmd(3, taskStatusRec(2, "t8", "failed")),
+		encodeJSONCommand(cmdTaskRetry, &taskOp{Task: "t8", Device: dev, At: at}),
+		encodeJSONCommand(cmdTaskStop, &taskOp{Task: "t8", At: at}),
 		offlineCmd(offlineOpKeys, func(w *cmdenc.Writer) { w.Bytes([]byte(`{"seed":"AAAA","age":"x"}`)) }),
 		offlineCmd(offlineOpKit, func(w *cmdenc.Writer) {
 			w.String("kit1")
@@ -110,12 +111,12 @@ func FuzzApply(f *testing.F) {
 	f.Add(encodeJSONCommand(cmdPackageRemove, "tool@1.0"))                             // in use
 	f.Add(encodeJSONCommand(cmdPackageRemove, "nope"))                                 // not found
 	f.Add(encodeJSONCommand(cmdTaskCreate, &Task{ID: "t2", Package: "nope"}))          // no package
-	f.Add(encodeJSONCommand(cmdTaskRemove, &taskOp{Task: "t1", At: at}))               // ok
-	f.Add(encodeJSONCommand(cmdTaskRetry, &taskOp{Task: "t1", Device: "x", At: at}))   // not a target
+	f.Add(encodeJSONCommand(cmdTaskRemove, &taskOp{Task: "t8", At: at}))               // ok
+	f.Add(encodeJSONCommand(cmdTaskRetry, &taskOp{Task: "t8", Device: "x", At: at}))   // not a target
 	f.Add((&ackCommand{ID: 99999, By: "admin", At: at}).encode())                      // no event
 	f.Add(ingestCmd(1, inv(1, "pc", "SN1", time.Unix(1000, 0).UTC())))                 // replay
 	f.Add(ingestCmd(9, inv(5, "pc", "SN9", time.Unix(10, 0).UTC())))                   // older inventory
-	f.Add(ingestCmd(4, taskStatusRec(3, "t1", "bogus"), taskStatusRec(4, "t9", "ok"))) // bad status, unknown task
+	f.Add(ingestCmd(4, taskStatusRec(3, "t8", "bogus"), taskStatusRec(4, "t9", "ok"))) // bad status, unknown task
 	f.Add(offlineCmd(9, func(*cmdenc.Writer) {}))
 	f.Add([]byte{byte(cmdEvent), commandVersion, 2, '{', '}'})
 	f.Add([]byte{byte(cmdAudit), commandVersion, 4, 'n', 'u', 'l', 'l'})
