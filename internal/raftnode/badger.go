@@ -32,6 +32,11 @@ import (
 //     default is 1 GiB).
 //   - NumCompactors 2, NumLevelZeroTables 2 / stall at 8, BaseTableSize 2 MiB:
 //     few compaction goroutines and little L0 backlog held in memory.
+//   - Checksums on read: every table block (OnBlockRead) and every value-log
+//     value (VerifyValueChecksum) is checked when read, so damage that
+//     appears while running is an error, not wrong data; CheckDir
+//     (integrity.go) checks everything once at start. Measured cost in
+//     docs/benchmarks.md (BenchmarkBadgerChecksums).
 //
 // Worst case is therefore about 2 x (42 + 24) = 132 MiB for both DBs, typical
 // well under 100 MiB, which leaves room for the application.
@@ -70,6 +75,8 @@ func badgerOptions(dir string, syncWrites bool, magic uint16, logger *slog.Logge
 		WithBaseTableSize(badgerBaseTableSize).
 		WithNumGoroutines(4).
 		WithDetectConflicts(false). // one writer per DB; no optimistic conflicts to detect
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true).
 		WithMetricsEnabled(false).
 		WithExternalMagic(magic).
 		WithLogger(badgerLogger{l: logger.With("db", dir)})

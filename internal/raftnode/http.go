@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -370,6 +372,7 @@ func (n *Node) remoteReadIndex(ctx context.Context) (uint64, error) {
 // already has this node at its current raft address.
 func (n *Node) Join(ctx context.Context, joinURL string) error {
 	if s, ok := n.configServer(n.cfg.NodeID); ok && s.Address == n.trans.LocalAddr() {
+		n.clearRejoinMarker()
 		return nil
 	}
 	body := mustJSON(joinRequest{ID: n.cfg.NodeID, RaftAddr: string(n.trans.LocalAddr()), HTTPAddr: n.cfg.HTTPAddr})
@@ -382,6 +385,7 @@ func (n *Node) Join(ctx context.Context, joinURL string) error {
 		_, err := n.do(ctx, http.MethodPost, url, body, false)
 		if err == nil {
 			n.logger.Info("Joined cluster", "via", joinURL)
+			n.clearRejoinMarker()
 			return nil
 		}
 		if errors.Is(err, ErrBadRequest) || errors.Is(err, ErrForbidden) {
@@ -399,5 +403,13 @@ func (n *Node) Join(ctx context.Context, joinURL string) error {
 		case <-t.C:
 		}
 		wait = min(wait*2, time.Second)
+	}
+}
+
+// clearRejoinMarker removes the mark Wipe left once the node is a member
+// again (rejoin.go).
+func (n *Node) clearRejoinMarker() {
+	if err := os.Remove(filepath.Join(n.cfg.Dir, RejoinMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		n.logger.Warn("Removing rejoin marker failed", "error", err)
 	}
 }

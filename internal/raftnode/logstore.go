@@ -155,17 +155,27 @@ func (s *LogStore) DeleteRange(minIdx, maxIdx uint64) error {
 	if err != nil {
 		return fmt.Errorf("delete range %d-%d: %w", minIdx, maxIdx, err)
 	}
+	if len(keys) >= 2 && failpointEnabled(fpLogTruncate) {
+		if err := s.deleteKeys(keys[:len(keys)/2]); err != nil {
+			return fmt.Errorf("delete range %d-%d: %w", minIdx, maxIdx, err)
+		}
+		failpoint(fpLogTruncate)
+	}
+	if err := s.deleteKeys(keys); err != nil {
+		return fmt.Errorf("delete range %d-%d: %w", minIdx, maxIdx, err)
+	}
+	return nil
+}
+
+func (s *LogStore) deleteKeys(keys [][]byte) error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, k := range keys {
 		if err := wb.Delete(k); err != nil {
-			return fmt.Errorf("delete range %d-%d: %w", minIdx, maxIdx, err)
+			return err
 		}
 	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("delete range %d-%d: %w", minIdx, maxIdx, err)
-	}
-	return nil
+	return wb.Flush()
 }
 
 // Set implements raft.StableStore.

@@ -90,6 +90,9 @@ type Member struct {
 // state DB is behind it, listens on RaftAddr and creates raft. It does not
 // bootstrap or join.
 func New(cfg Config, sm StateMachine) (_ *Node, retErr error) {
+	if err := applyEnv(&cfg); err != nil { // failpoint.go: test tuning
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -128,6 +131,14 @@ func New(cfg Config, sm StateMachine) (_ *Node, retErr error) {
 		}
 	}
 	hlog := newHCLog(logger, "raft")
+	// integrity.go: refuse damaged data before Badger opens (and silently
+	// truncates) it; drop snapshots a crash left half-written.
+	if err := CheckDir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if err := removeSnapshotTemps(snapshotStoreDir(cfg.Dir)); err != nil {
+		return nil, fmt.Errorf("raftnode: remove interrupted snapshots: %w", err)
+	}
 
 	if cfg.InmemLogStore {
 		s := raft.NewInmemStore()
@@ -302,6 +313,9 @@ func (n *Node) Bootstrap() error {
 	}
 	if has {
 		return nil
+	}
+	if _, err := os.Stat(filepath.Join(n.cfg.Dir, RejoinMarker)); err == nil {
+		return fmt.Errorf("raftnode: bootstrap: %w", ErrRejoinPending)
 	}
 	err = n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 		Suffrage: raft.Voter, ID: raft.ServerID(n.cfg.NodeID), Address: n.trans.LocalAddr(),

@@ -96,6 +96,15 @@ func (s *fsmSnapshot) write(w io.Writer) (int64, error) {
 				return err
 			}
 			count++
+			if count == 1 && failpointEnabled(fpSnapshotPersist) {
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				if err := enc.Flush(); err != nil {
+					return err
+				}
+				failpoint(fpSnapshotPersist)
+			}
 		}
 		return nil
 	}()
@@ -167,6 +176,9 @@ func readSnapshot(r io.Reader, db *badger.DB) (uint64, error) {
 			return 0, fmt.Errorf("restore write: %w", err)
 		}
 		count++
+		if count == 1 {
+			failpoint(fpSnapshotRestore)
+		}
 	}
 	want, err := binary.ReadUvarint(br)
 	if err != nil {
