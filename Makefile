@@ -5,8 +5,10 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
 FUZZTIME ?= 20s
+CHAOS_DURATION ?= 10m
+CHAOS_SEEDS ?= $(shell od -An -N3 -tu4 /dev/urandom | tr -d ' ')
 
-.PHONY: all build demo test fmt-check vet unit fullsize bench fuzz clean
+.PHONY: all build demo test fmt-check vet unit fullsize bench fuzz chaos clean
 
 all: build
 
@@ -45,6 +47,16 @@ fuzz:
 	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep -E '^Fuzz' || true); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
+	done
+
+## chaos: nodes as processes under load and seeded faults for CHAOS_DURATION, once per seed in CHAOS_SEEDS
+##        (e.g. make chaos CHAOS_SEEDS="1 2 3 4 5"); reports land in test/artifacts/chaos-SEED.json
+chaos:
+	@set -e; mkdir -p test/artifacts; for s in $(CHAOS_SEEDS); do \
+	  echo "== chaos seed $$s for $(CHAOS_DURATION)"; \
+	  CHAOS_SEED=$$s CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_REPORT=$(CURDIR)/test/artifacts/chaos-$$s.json CHAOS_NODE_LOG=$(CURDIR)/test/artifacts/chaos-$$s-nodes.log \
+	    $(GO) test -run '^TestChaos$$' -count=1 -v -timeout 90m ./test/chaos/ 2>&1 | tee test/artifacts/chaos-$$s.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok )|chaos seed|SEED ' ; \
+	  grep -q -- '--- PASS: TestChaos' test/artifacts/chaos-$$s.log || { echo "chaos seed $$s FAILED: see test/artifacts/chaos-$$s.log"; exit 1; }; \
 	done
 
 clean:
