@@ -36,7 +36,7 @@ func centralCommand() *cli.Command {
 				memoryLimitFlag("1GiB"),
 			},
 			Action: runCentral,
-		}},
+		}, rejoinCommand("central")}, // rejoincmd.go
 	}
 }
 

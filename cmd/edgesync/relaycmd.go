@@ -53,7 +53,7 @@ func relayCommand() *cli.Command {
 				memoryLimitFlag("160MiB"),
 			},
 			Action: runRelay,
-		}},
+		}, rejoinCommand("relay")}, // rejoincmd.go
 	}
 }
 

@@ -85,6 +85,16 @@ func checkNotRunning(dir string, names []string) error {
 	return nil
 }
 
+// CheckStopped fails with ErrInUse while a process has the raft or state
+// DB under dir open.
+func CheckStopped(dir string) error {
+	names, err := raftEntries(dir)
+	if err != nil {
+		return fmt.Errorf("raftnode: %w", err)
+	}
+	return checkNotRunning(dir, names)
+}
+
 // Wipe moves the raft log, state DBs and snapshots of a stopped node's data
 // dir into dir/damaged-<UTC time>/ and leaves RejoinMarker. Other files
 // (tokens, the blob cache) stay. It fails with ErrInUse while the node
