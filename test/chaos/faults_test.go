@@ -235,20 +235,31 @@ func (s *scheduler) diskFull(ctx context.Context, rng *rand.Rand) error {
 	}
 	hold := between(rng, 8*time.Second, 15*time.Second)
 	s.log.add("disk-full", "%s down to 24 MiB free for %s", n.Name, hold.Round(time.Millisecond))
-	refused := waitFor(ctx, hold, func() error {
+	refused := waitFor(s.d.ctx, hold, func() error {
 		st, err := s.d.status(n)
 		if err != nil || !st.Refusing && st.Disk != "critical" {
 			return fmt.Errorf("%s disk %q refusing %v (%v)", n.Name, st.Disk, st.Refusing, err)
 		}
 		return nil
 	}, 250*time.Millisecond)
-	if refused == nil {
-		s.log.mu.Lock()
-		s.log.diskSeen++
-		s.log.mu.Unlock()
+	if refused != nil {
+		return fmt.Errorf("disk full on %s: backpressure did not engage: %w", n.Name, refused)
 	}
+	s.log.mu.Lock()
+	s.log.diskSeen++
+	s.log.mu.Unlock()
 	sleepCtx(ctx, hold)
-	return free()
+	if err := free(); err != nil {
+		return err
+	}
+	// Recovery: the node takes reports again once space returns.
+	return waitFor(s.d.ctx, 30*time.Second, func() error {
+		st, err := s.d.status(n)
+		if err != nil || st.Refusing || st.Disk != "ok" {
+			return fmt.Errorf("%s after freeing space: disk %q refusing %v (%v)", n.Name, st.Disk, st.Refusing, err)
+		}
+		return nil
+	}, 250*time.Millisecond)
 }
 
 // wanLane degrades the relay→central link: loss, delay with jitter,
