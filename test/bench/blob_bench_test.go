@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -28,7 +26,8 @@ import (
 //
 //	go test -run '^$' -bench 'Blob' -benchtime 1x ./test/bench/
 //
-// EDGESYNC_CAP_SECONDS sets the bandwidth-cap run length (default 10).
+// BenchmarkBlobServe (blobserve_bench_test.go) compares a relay with
+// http.FileServer and nginx. EDGESYNC_CAP_SECONDS sets the bandwidth-cap run length (default 10).
 
 const blobSize = 100 << 20
 
@@ -55,60 +54,6 @@ func newBlob(b *testing.B) (*blobstore.Store, string) {
 		b.Fatal(err)
 	}
 	return st, sum
-}
-
-// fetchAll downloads url with c concurrent clients and returns MB/s.
-func fetchAll(b *testing.B, url string, c int) float64 {
-	b.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: c}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
-	var wg sync.WaitGroup
-	start := time.Now()
-	var total int64
-	var mu sync.Mutex
-	for range c {
-		wg.Go(func() {
-			resp, err := hc.Get(url)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			n, _ := io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			mu.Lock()
-			total += n
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if total != int64(c)*blobSize {
-		b.Fatalf("got %d bytes, want %d", total, int64(c)*blobSize)
-	}
-	return float64(total) / (1 << 20) / time.Since(start).Seconds()
-}
-
-// BenchmarkBlobServe: MB/s of GET /v1/blobs/{sha} (blob handler, plain HTTP,
-// no cap) next to http.FileServer on the same file, 1/16/64 clients.
-func BenchmarkBlobServe(b *testing.B) {
-	st, sum := newBlob(b)
-	mux := http.NewServeMux()
-	mux.Handle(api.PathBlobs, api.NewBlobHandler(storeSource{st}, api.BlobConfig{}))
-	mux.Handle("/fs/", http.StripPrefix("/fs/", http.FileServer(http.Dir(filepath.Dir(st.Path(sum))))))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	for _, c := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("clients=%d", c), func(b *testing.B) {
-			var ours, fs float64
-			for range b.N {
-				ours = fetchAll(b, srv.URL+api.PathBlobs+sum, c)
-				fs = fetchAll(b, srv.URL+"/fs/"+sum, c)
-			}
-			b.ReportMetric(ours, "blob_MB/s")
-			b.ReportMetric(fs, "fileserver_MB/s")
-			b.ReportMetric(100*ours/fs, "%_of_fileserver")
-		})
-	}
 }
 
 // BenchmarkBlobRateCap: 8 clients against a 20 MB/s cap; achieved rate vs set.
