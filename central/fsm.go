@@ -127,6 +127,7 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 	if site.ID == "" {
 		site = Site{ID: c.Site, FirstSeen: c.At, Relays: map[string]Relay{}}
 	}
+	fresh := []string{} // devices central had not seen before this entry
 	devices := map[string]*Device{}
 	var order []string
 	sub := uint64(0) // event sub-index within this log entry
@@ -181,6 +182,7 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 			}
 			if !found {
 				d = &Device{ID: rec.DeviceID, FirstSeen: rec.ReceivedAt}
+				fresh = append(fresh, rec.DeviceID)
 			}
 			devices[rec.DeviceID] = d
 			order = append(order, rec.DeviceID)
@@ -219,6 +221,9 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 		if err := putJSON(txn, key(prefixDevice, id), devices[id]); err != nil {
 			return 0, err
 		}
+	}
+	if err := addLateTargets(txn, index, devices, fresh); err != nil { // tasks.go
+		return 0, err
 	}
 	site.Cursor = cursor
 	if err := putJSON(txn, key(prefixSite, c.Site), &site); err != nil {

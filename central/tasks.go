@@ -22,8 +22,10 @@ import (
 // Distribution tasks (DESIGN.md §2 flows 2 and 4). A task is Raft state under
 // "t/<id>"; per-device status under "ts/<id>/<device>" (absent = waiting) and
 // counts by status under "ts/<id>". Targets are resolved when the task is
-// created: online-managed devices only; a device enrolled later is not a
-// target (create another task).
+// created: online-managed devices only. A task for a site or for all devices
+// also takes online-managed devices central sees for the first time later
+// (enrolled after the task was created), until it is stopped or removed; a
+// finished task runs again for them. A task for a device list never grows.
 
 var (
 	prefixTask       = []byte("t/")
@@ -338,6 +340,50 @@ func applyTaskRemove(txn *badger.Txn, index uint64, c *taskOp) error {
 		}
 	}
 	return setUint(txn, keyCatalogVer, index)
+}
+
+// addLateTargets adds devices central has just seen for the first time to
+// the tasks created for their site or for all devices that are not stopped;
+// a finished task is running again until the new targets end.
+func addLateTargets(txn *badger.Txn, index uint64, devices map[string]*Device, fresh []string) error {
+	var online []*Device
+	for _, id := range fresh {
+		if d := devices[id]; d != nil && d.Channel == string(record.ChannelOnline) {
+			online = append(online, d)
+		}
+	}
+	if len(online) == 0 {
+		return nil
+	}
+	var grown []*Task
+	if err := eachTask(txn, func(t *Task) error {
+		if t.Stopped || (!t.All && t.Site == "") {
+			return nil
+		}
+		added := false
+		for _, d := range online {
+			if !t.All && d.Site != t.Site {
+				continue
+			}
+			if i, found := slices.BinarySearch(t.Devices, d.ID); !found {
+				t.Devices = slices.Insert(t.Devices, i, d.ID)
+				added = true
+			}
+		}
+		if added {
+			t.FinishedAt = time.Time{}
+			grown = append(grown, t)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, t := range grown {
+		if err := putTask(txn, index, t, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finishIfDone sets FinishedAt when every target is in a terminal state.
