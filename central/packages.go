@@ -50,6 +50,7 @@ type Package struct {
 	Type        string    `json:"type"`
 	Command     string    `json:"command,omitempty"`
 	Dest        string    `json:"dest,omitempty"`
+	Mode        string    `json:"mode,omitempty"` // file packages: permission bits of the placed file, "0755"; empty = 0644
 	Description string    `json:"description,omitempty"`
 	FileName    string    `json:"file_name"`
 	SHA256      string    `json:"sha256"`
@@ -63,7 +64,11 @@ type Package struct {
 var (
 	pkgNameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 	pkgVersionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$`)
+	pkgModeRE    = regexp.MustCompile(`^0?[0-7]{3}$`)
 )
+
+// DefaultFileMode is the mode of a placed file when the package declares none.
+const DefaultFileMode = "0644"
 
 // validate checks metadata supplied by an administrator.
 func (p *Package) validate() error {
@@ -86,6 +91,15 @@ func (p *Package) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("type %q: want install or file", p.Type))
 	}
+	switch {
+	case p.Mode == "":
+	case p.Type != PackageFile:
+		errs = append(errs, errors.New("a mode applies to file packages only"))
+	case !pkgModeRE.MatchString(p.Mode):
+		errs = append(errs, fmt.Errorf("mode %q: want octal permission bits such as 0644 or 755", p.Mode))
+	default:
+		p.Mode = strings.Repeat("0", 4-len(p.Mode)) + p.Mode
+	}
 	if p.FileName == "" || strings.ContainsAny(p.FileName, "/\\") || p.FileName == "." || p.FileName == ".." {
 		errs = append(errs, fmt.Errorf("file name %q: want a plain file name", p.FileName))
 	}
@@ -96,7 +110,7 @@ func (p *Package) validate() error {
 }
 
 func (p *Package) wire() wire.CatalogPackage {
-	return wire.CatalogPackage{ID: p.ID, Name: p.Name, Version: p.Version, Type: p.Type, Command: p.Command, Dest: p.Dest,
+	return wire.CatalogPackage{ID: p.ID, Name: p.Name, Version: p.Version, Type: p.Type, Command: p.Command, Dest: p.Dest, Mode: p.Mode,
 		Description: p.Description, FileName: p.FileName, SHA256: p.SHA256, Size: p.Size, CreatedAt: p.CreatedAt, Rev: p.Rev}
 }
 
@@ -332,7 +346,7 @@ var ErrBadRequest = errors.New("central: bad request")
 func (n *Node) handlePackageAdd(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := Package{Name: q.Get("name"), Version: q.Get("version"), Type: q.Get("type"), Command: q.Get("command"),
-		Dest: q.Get("dest"), Description: q.Get("description"), FileName: q.Get("file_name")}
+		Dest: q.Get("dest"), Mode: q.Get("mode"), Description: q.Get("description"), FileName: q.Get("file_name")}
 	if p.Type == "" {
 		p.Type = PackageInstall
 	}

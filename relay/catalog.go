@@ -264,7 +264,7 @@ func tasksFor(v catalogView, dev string) api.TaskList {
 			continue
 		}
 		out.Tasks = append(out.Tasks, api.Task{ID: t.ID, Attempt: t.Attempts[dev], At: t.At, Package: api.TaskPackage{
-			ID: p.ID, Name: p.Name, Version: p.Version, Type: p.Type, Command: p.Command, Dest: p.Dest,
+			ID: p.ID, Name: p.Name, Version: p.Version, Type: p.Type, Command: p.Command, Dest: p.Dest, Mode: p.Mode,
 			FileName: p.FileName, SHA256: p.SHA256, Size: p.Size}})
 	}
 	slices.SortFunc(out.Tasks, func(a, b api.Task) int { return strings.Compare(a.ID, b.ID) })

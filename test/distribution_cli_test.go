@@ -155,11 +155,12 @@ func TestDistribution_CLI(t *testing.T) {
 	var inst, file central.Package
 	r.json(ctx, &inst, "package", "add", script, "--name", "setup", "--version", "1.0", "--type", "install",
 		"--command", `sha256sum "$EDGESYNC_PACKAGE_FILE" | cut -d' ' -f1 > `+marker, "--description", "writes a marker", "-q")
-	r.json(ctx, &file, "package", "add", "--name", "data", "--version", "1", "--type", "file", "--dest", dest, dataFile)
+	r.fails(ctx, 1, "mode", "package", "add", dataFile, "--name", "data", "--version", "1", "--type", "file", "--dest", dest, "--mode", "u+x", "-q")
+	r.json(ctx, &file, "package", "add", "--name", "data", "--version", "1", "--type", "file", "--dest", dest, "--mode", "750", dataFile)
 	if want := fileSum(t, script); inst.ID != "setup@1.0" || inst.SHA256 != want || inst.Type != central.PackageInstall || !inst.Local {
 		t.Fatalf("install package %+v, want setup@1.0 with sha256 %s", inst, want)
 	}
-	if file.ID != "data@1" || file.SHA256 != dataSum || file.Size != int64(len(data)) || file.FileName != "payload.bin" {
+	if file.ID != "data@1" || file.SHA256 != dataSum || file.Size != int64(len(data)) || file.FileName != "payload.bin" || file.Mode != "0750" {
 		t.Fatalf("file package %+v, want data@1, sha256 %s, %d bytes", file, dataSum, len(data))
 	}
 	r.fails(ctx, 1, "exists", "package", "add", dataFile, "--name", "data", "--version", "1", "--type", "file", "--dest", dest, "-q")
@@ -251,6 +252,9 @@ func TestDistribution_CLI(t *testing.T) {
 	}
 	if got := fileSum(t, filepath.Join(dest, "payload.bin")); got != dataSum {
 		t.Errorf("placed file hashes to %s, want %s", got, dataSum)
+	}
+	if fi, err := os.Stat(filepath.Join(dest, "payload.bin")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("placed file: %v, %v; want mode 0750 as the package declares", fi.Mode(), err)
 	}
 
 	// Human output, then the stop/remove rules through the CLI.

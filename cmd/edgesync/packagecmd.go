@@ -150,7 +150,7 @@ func short(sum string) string {
 }
 
 func packageCommand() *cli.Command {
-	const addUsage = "edgesync package add FILE --name N --version V [--type install|file] [--command CMD] [--dest DIR] [--description D] [--json]"
+	const addUsage = "edgesync package add FILE --name N --version V [--type install|file] [--command CMD] [--dest DIR [--mode MODE]] [--description D] [--json]"
 	return &cli.Command{
 		Name:  "package",
 		Usage: "register and list the packages central distributes (against central)",
@@ -167,6 +167,7 @@ func packageCommand() *cli.Command {
 					&cli.StringFlag{Name: "type", Value: central.PackageInstall, Usage: "install (run --command) or file (place in --dest)"},
 					&cli.StringFlag{Name: "command", Usage: "install command, run with /bin/sh -c"},
 					&cli.StringFlag{Name: "dest", Usage: "absolute destination folder of a file package"},
+					&cli.StringFlag{Name: "mode", Usage: "permission bits of a file package's placed file, octal (default 0644)"},
 					&cli.StringFlag{Name: "description", Usage: "free text"},
 					&cli.StringFlag{Name: "file-name", Usage: "name of the file on the targets (default: FILE's base name)"},
 					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
@@ -219,7 +220,7 @@ func packageCommand() *cli.Command {
 					}
 					q := url.Values{}
 					for k, v := range map[string]string{"name": c.String("name"), "version": c.String("version"), "type": c.String("type"),
-						"command": c.String("command"), "dest": c.String("dest"), "description": c.String("description"), "file_name": fileName} {
+						"command": c.String("command"), "dest": c.String("dest"), "mode": c.String("mode"), "description": c.String("description"), "file_name": fileName} {
 						if v != "" {
 							q.Set(k, v)
 						}
@@ -302,7 +303,7 @@ func packageCommand() *cli.Command {
 					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 					for _, kv := range [][2]string{
 						{"Package", p.ID}, {"Name", p.Name}, {"Version", p.Version}, {"Type", p.Type},
-						{"Command", p.Command}, {"Destination", p.Dest}, {"Description", p.Description},
+						{"Command", p.Command}, {"Destination", p.Dest}, {"Mode", p.Mode}, {"Description", p.Description},
 						{"File name", p.FileName}, {"Size", fmt.Sprintf("%s (%d bytes)", humanBytes(p.Size), p.Size)}, {"SHA-256", p.SHA256},
 						{"Registered", p.CreatedAt.Local().Format(time.RFC3339)}, {"Blob on this node", yesNo(p.Local)},
 					} {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -175,7 +176,7 @@ func (a *Agent) executeTask(ctx context.Context, t api.Task) {
 	switch p.Type {
 	case "file":
 		dst := filepath.Join(p.Dest, p.FileName)
-		if err := placeFile(path, dst); err != nil {
+		if err := placeFile(path, dst, fileMode(p.Mode)); err != nil {
 			a.report(ctx, t.ID, TaskFailed, CauseFileAccess, err.Error())
 			return
 		}
@@ -192,8 +193,22 @@ func (a *Agent) executeTask(ctx context.Context, t api.Task) {
 	a.report(ctx, t.ID, TaskSuccessful, "", "")
 }
 
-// placeFile copies src to dst through a temporary file and a rename.
-func placeFile(src, dst string) error {
+// DefaultFileMode is the mode of a placed file whose package declares none.
+const DefaultFileMode os.FileMode = 0o644
+
+// fileMode parses a package's octal mode ("0755"); empty or invalid (central
+// validates it) is DefaultFileMode.
+func fileMode(s string) os.FileMode {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if s == "" || err != nil || m > 0o777 {
+		return DefaultFileMode
+	}
+	return os.FileMode(m)
+}
+
+// placeFile copies src to dst with mode through a temporary file and a
+// rename (the temporary file is created 0600, then set to mode).
+func placeFile(src, dst string, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
@@ -208,6 +223,10 @@ func placeFile(src, dst string) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
 	}

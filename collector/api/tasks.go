@@ -27,6 +27,7 @@ type TaskPackage struct {
 	Type     string `json:"type"` // install or file
 	Command  string `json:"command,omitempty"`
 	Dest     string `json:"dest,omitempty"`
+	Mode     string `json:"mode,omitempty"` // octal permission bits of a placed file; empty = 0644
 	FileName string `json:"file_name"`
 	SHA256   string `json:"sha256"`
 	Size     int64  `json:"size"`

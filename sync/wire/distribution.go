@@ -27,6 +27,7 @@ type CatalogPackage struct {
 	Type        string    `json:"type"`
 	Command     string    `json:"command,omitempty"`
 	Dest        string    `json:"dest,omitempty"`
+	Mode        string    `json:"mode,omitempty"` // octal permission bits of a placed file; empty = 0644
 	Description string    `json:"description,omitempty"`
 	FileName    string    `json:"fileName"`
 	SHA256      string    `json:"sha256"`
