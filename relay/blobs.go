@@ -3,9 +3,11 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -133,11 +135,22 @@ func (n *Node) handleCacheVerify(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"node": n.cfg.NodeID, "corrupt": bad})
 }
 
+// handleCacheEvict evicts down to ?target_size=BYTES (default 0: every blob
+// no active task needs).
 func (n *Node) handleCacheEvict(w http.ResponseWriter, r *http.Request) {
-	removed, err := n.EvictCache(0)
+	var target int64
+	if s := r.URL.Query().Get("target_size"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 {
+			httpx.WriteError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("target_size %q: want a number of bytes >= 0", s))
+			return
+		}
+		target = v
+	}
+	res, err := n.EvictCache(target)
 	if err != nil {
 		httpx.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"node": n.cfg.NodeID, "evicted": removed})
+	httpx.WriteJSON(w, http.StatusOK, res)
 }

@@ -275,14 +275,44 @@ func (n *Node) VerifyCache() ([]string, error) {
 	return bad, nil
 }
 
-// EvictCache removes blobs no active task needs (all of them with target 0).
-func (n *Node) EvictCache(target int64) ([]string, error) {
-	need := n.dist.cache.needed()
-	removed, err := n.dist.cache.store.Evict(target, func(s string) bool { _, ok := need[s]; return ok })
-	if removed == nil {
-		removed = []string{}
+// EvictResult is what `cache evict` reports.
+type EvictResult struct {
+	Node       string   `json:"node"`
+	TargetSize int64    `json:"target_size"`
+	Evicted    []string `json:"evicted"`
+	Freed      int64    `json:"freed_bytes"`
+	Bytes      int64    `json:"bytes"` // the cache's size afterwards
+	// AtTarget is false when the blobs left, which active tasks need, still
+	// exceed the target.
+	AtTarget bool `json:"at_target"`
+}
+
+// EvictCache removes blobs no active task needs, least recently used first,
+// until the cache holds at most target bytes (all of them with target 0).
+func (n *Node) EvictCache(target int64) (EvictResult, error) {
+	c := n.dist.cache
+	res := EvictResult{Node: n.cfg.NodeID, TargetSize: target, Evicted: []string{}}
+	before, err := c.store.List()
+	if err != nil {
+		return res, err
 	}
-	return removed, err
+	sizes := map[string]int64{}
+	for _, b := range before {
+		sizes[b.SHA256] = b.Size
+		res.Bytes += b.Size
+	}
+	need := c.needed()
+	removed, err := c.store.Evict(target, func(s string) bool { _, ok := need[s]; return ok })
+	for _, s := range removed {
+		res.Evicted = append(res.Evicted, s)
+		res.Freed += sizes[s]
+		res.Bytes -= sizes[s]
+	}
+	res.AtTarget = res.Bytes <= target
+	if len(removed) > 0 {
+		n.log.Info("Cache evicted blobs no active task needs", "count", len(removed), "freed", res.Freed, "target", target)
+	}
+	return res, err
 }
 
 // CachePath is where a cached blob's file lives (tests corrupt it).

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgesync/edgesync/relay"
@@ -93,30 +96,41 @@ func cacheCommand() *cli.Command {
 			},
 			{
 				Name:      "evict",
-				Usage:     "remove the cached blobs no active task needs",
-				UsageText: "edgesync cache evict --server https://RELAY:PORT [--json]",
-				Flags:     clientFlags,
+				Usage:     "remove cached blobs no active task needs, least recently used first",
+				UsageText: "edgesync cache evict --server https://RELAY:PORT [--target-size SIZE] [--json]",
+				Description: "Without --target-size every blob no active task needs is removed; with it, blobs are removed\n" +
+					"least recently used first until the cache holds at most SIZE (e.g. 20GB, 512MiB). Blobs of\n" +
+					"active tasks are never removed, so the cache may stay above SIZE (at_target false).",
+				Flags: append([]cli.Flag{
+					&cli.StringFlag{Name: "target-size", Value: "0", Usage: "evict until the cache is at or under this size"},
+				}, clientFlags...),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 0 {
 						return usageError("cache evict takes no arguments")
+					}
+					target, err := humanize.ParseBytes(c.String("target-size"))
+					if err != nil || target > math.MaxInt64 {
+						return usageError("--target-size %q: want a size such as 20GB or 512MiB", c.String("target-size"))
 					}
 					a, err := newAdminClient(c)
 					if err != nil {
 						return err
 					}
-					var out struct {
-						Node    string   `json:"node"`
-						Evicted []string `json:"evicted"`
-					}
-					if err := a.sendJSON(c.Context, http.MethodPost, "/api/v1/cache/evict", nil, &out); err != nil {
+					var out relay.EvictResult
+					path := "/api/v1/cache/evict?target_size=" + strconv.FormatUint(target, 10)
+					if err := a.sendJSON(c.Context, http.MethodPost, path, nil, &out); err != nil {
 						return err
 					}
 					if c.Bool("json") {
 						return printJSON(c.App.Writer, out)
 					}
-					fmt.Fprintf(c.App.Writer, "relay node %s: %d blobs evicted\n", out.Node, len(out.Evicted))
+					fmt.Fprintf(c.App.Writer, "relay node %s: %d blobs evicted, %s freed; cache now %s (target %s)\n",
+						out.Node, len(out.Evicted), humanBytes(out.Freed), humanBytes(out.Bytes), humanBytes(out.TargetSize))
 					for _, s := range out.Evicted {
 						fmt.Fprintln(c.App.Writer, "  "+s)
+					}
+					if !out.AtTarget {
+						fmt.Fprintln(c.App.Writer, "the cache is still above the target: the blobs left are needed by active tasks")
 					}
 					return nil
 				},
