@@ -67,6 +67,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /api/v1/cache", admin(n.handleCache))
 	mux.Handle("POST /api/v1/cache/verify", admin(n.handleCacheVerify))
 	mux.Handle("POST /api/v1/cache/evict", admin(n.handleCacheEvict))
+	mux.Handle("GET /api/v1/tasks/{id}", admin(n.handleTask)) // taskstatus.go: per-device status at the site
 	// Profiles for support cases (memory on small appliances), admin only.
 	mux.Handle("GET /debug/pprof/", admin(pprof.Index))
 	mux.Handle("GET /debug/pprof/profile", admin(pprof.Profile))

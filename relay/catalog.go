@@ -101,6 +101,11 @@ func applyCatalog(txn *badger.Txn, c *catalogCommand) error {
 			if err := txn.Delete(k); err != nil {
 				return err
 			}
+			if pl.prefix[0] == prefixCatTask[0] {
+				if err := deleteTaskStatuses(txn, string(k[len(pl.prefix):])); err != nil { // taskstatus.go
+					return err
+				}
+			}
 		}
 	}
 	return setUint(txn, keyCatVersion, c.Catalog.Version)

@@ -200,6 +200,9 @@ func applyRequest(txn *badger.Txn, c *reportsCommand, rq reportRequest, next, ob
 				return reportResult{}, err
 			}
 		}
+		if err := applyTaskStatus(txn, rq.DeviceID, r); err != nil { // taskstatus.go
+			return reportResult{}, err
+		}
 		d.LastSeq = max(d.LastSeq, r.Seq)
 		d.Records++
 		res.Accepted++
