@@ -36,6 +36,7 @@ type Report struct {
 	DiskRefusals  int                       `json:"disk_faults_with_refusal"`
 	UnexpectedExi map[string]int            `json:"unexpected_exits,omitempty"`
 	Groups        map[string]groupCheck     `json:"raft_groups"`
+	Terms         map[string]uint64         `json:"raft_terms_elapsed"` // elections (terms) during the run
 	DrainTime     string                    `json:"drain_time"`
 	Timeline      []string                  `json:"timeline"`
 }
@@ -101,6 +102,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	termsAtStart := map[string]uint64{"relay": d.term(d.relays), "central": d.term(d.centrals)}
 	flog := newFaultLog()
 	supCtx, supCancel := context.WithCancel(ctx)
 	var sup sync.WaitGroup
@@ -140,6 +142,7 @@ func TestChaos(t *testing.T) {
 	rep := Report{Seed: seed, Duration: dur.String(), Faults: flog.counts, Acked: ld.acked.Load(), Sent: ld.sent.Load(),
 		AgentErrors: ld.errs.Load(), DiskRefusals: flog.diskSeen, Failover: map[string]failoverFigure{},
 		UnexpectedExi: map[string]int{}, Groups: map[string]groupCheck{}, Timeline: flog.timeline}
+	rep.Terms = map[string]uint64{"relay": d.term(d.relays) - termsAtStart["relay"], "central": d.term(d.centrals) - termsAtStart["central"]}
 	for g, ds := range flog.failovers {
 		rep.Failover[g] = failoverFigure{N: len(ds), P50: percentile(ds, 0.5).Round(time.Millisecond).String(),
 			P99: percentile(ds, 0.99).Round(time.Millisecond).String(), Max: percentile(ds, 1).Round(time.Millisecond).String()}

@@ -237,6 +237,7 @@ func (d *deployment) leaderOf(group []*node) *node {
 // raftStatus is the raft part of a node's /api/v1/cluster.
 type raftStatus struct {
 	State        string
+	Term         uint64
 	Members      int
 	AppliedIndex uint64
 	LastLogIndex uint64
@@ -259,14 +260,25 @@ func (d *deployment) status(n *node) (raftStatus, error) {
 		if err := n.Get(ctx, "/api/v1/cluster", &st); err != nil {
 			return raftStatus{}, err
 		}
-		return raftStatus{State: st.Raft.State, Members: len(st.Raft.Members), AppliedIndex: st.Raft.AppliedIndex, LastLogIndex: st.Raft.LastLogIndex}, nil
+		return raftStatus{State: st.Raft.State, Term: st.Raft.Term, Members: len(st.Raft.Members), AppliedIndex: st.Raft.AppliedIndex, LastLogIndex: st.Raft.LastLogIndex}, nil
 	}
 	var st relay.Status
 	if err := n.Get(ctx, "/api/v1/cluster", &st); err != nil {
 		return raftStatus{}, err
 	}
-	return raftStatus{State: st.Raft.State, Members: len(st.Raft.Members), AppliedIndex: st.Raft.AppliedIndex,
+	return raftStatus{State: st.Raft.State, Term: st.Raft.Term, Members: len(st.Raft.Members), AppliedIndex: st.Raft.AppliedIndex,
 		LastLogIndex: st.Raft.LastLogIndex, Outbox: st.Outbox, Refusing: st.Refusing, Disk: st.Disk}, nil
+}
+
+// term is the group leader's raft term (0 without a leader): the number of
+// elections a run caused is the difference between two readings.
+func (d *deployment) term(group []*node) uint64 {
+	if l := d.leaderOf(group); l != nil {
+		if st, err := d.status(l); err == nil {
+			return st.Term
+		}
+	}
+	return 0
 }
 
 func (d *deployment) waitLeader(group []*node, timeout time.Duration) *node {
