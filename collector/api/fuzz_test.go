@@ -294,7 +294,7 @@ func TestBlobZeroSuffixRange(t *testing.T) {
 	data := []byte("0123456789")
 	sum := strings.Repeat("ab", 32)
 	h := api.NewBlobHandler(memBlobs{sum: sum, data: data}, api.BlobConfig{})
-	for _, rng := range []string{"bytes=-0", "bytes=-000", "bytes=0-1, -0"} {
+	for _, rng := range []string{"bytes=-0", "bytes=-000", "bytes=0-1, -0", "bytes=- 0", "bytes= -+0"} {
 		req := httptest.NewRequest(http.MethodGet, api.PathBlobs+sum, nil)
 		req.Header.Set("Range", rng)
 		w := httptest.NewRecorder()

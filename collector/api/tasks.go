@@ -225,9 +225,11 @@ func zeroSuffixRange(h string) bool {
 	if !ok {
 		return false
 	}
-	for spec := range strings.SplitSeq(specs, ",") {
-		if n, ok := strings.CutPrefix(strings.TrimSpace(spec), "-"); ok {
-			if v, err := strconv.ParseUint(n, 10, 64); err == nil && v == 0 {
+	for spec := range strings.SplitSeq(specs, ",") { // as net/http's parseRange reads it
+		start, end, ok := strings.Cut(spec, "-")
+		end = strings.Trim(end, " \t")
+		if ok && strings.Trim(start, " \t") == "" && end != "" && end[0] != '-' {
+			if v, err := strconv.ParseInt(end, 10, 64); err == nil && v == 0 {
 				return true
 			}
 		}
