@@ -71,12 +71,14 @@ func TestDistribution_MultiNodeCentral(t *testing.T) {
 	ctx := ctxTimeout(t, 90*time.Second)
 	devs := enrollSims(t, ctx, n, "mc", agents)
 
-	// Upload at a follower (central-2): it stores the bytes, then its proposal
-	// is forwarded to the leader. central-3 has no bytes until it fetches them.
+	// Upload at a follower of central-1 and central-2 (leadership can move
+	// under load; then at either): it stores the bytes, then its proposal is
+	// forwarded to the leader. central-3 has no bytes until it fetches them.
 	up, c3 := n.Centrals[1].Node, n.Centrals[2].Node
 	if up.Raft().IsLeader() {
-		t.Fatal("central-2 leads; the test wants the upload at a follower")
+		up = n.Centrals[0].Node
 	}
+	t.Logf("upload at %s (leader: %v)", up.Raft().Status().NodeID, up.Raft().IsLeader())
 	data, sum := randomBlob(t, size)
 	p, err := up.AddPackage(ctx, central.Package{Name: "peer", Version: "1", Type: central.PackageFile, Dest: "/opt/peer", FileName: "peer.bin"}, bytes.NewReader(data))
 	if err != nil {
