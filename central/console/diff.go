@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // DiffLine is one field of an inventory diff: Op is "" (same), "+" (only in
@@ -65,8 +66,15 @@ func flatten(prefix string, v any, out map[string]string) {
 			out[prefix] = "{}"
 		}
 		for k, x := range t {
-			p := k
-			if prefix != "" {
+			var p string
+			switch {
+			case k == "" || strings.ContainsAny(k, `.[]"`):
+				// {"a.b":1} and {"a":{"b":1}} must not both be a.b: the
+				// winner would depend on map order.
+				p = prefix + "[" + strconv.Quote(k) + "]"
+			case prefix == "":
+				p = k
+			default:
 				p = prefix + "." + k
 			}
 			flatten(p, x, out)

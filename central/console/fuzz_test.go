@@ -81,3 +81,23 @@ func FuzzDiff(f *testing.F) {
 		}
 	})
 }
+
+// TestDiffDottedKeys: a key holding a dot (or nothing) gets a path of its
+// own (found by FuzzDiff: {"a.b":1,"a":{"b":2}} differed from itself).
+func TestDiffDottedKeys(t *testing.T) {
+	doc := json.RawMessage(`{"a.b":1,"a":{"b":2},"":{"x":3},"x":4}`)
+	for i := 0; i < 20; i++ {
+		for _, l := range Diff(doc, doc) {
+			if l.Op != "" {
+				t.Fatalf("a payload differs from itself at %q", l.Path)
+			}
+		}
+	}
+	var paths []string
+	for _, l := range Diff(doc, doc) {
+		paths = append(paths, l.Path)
+	}
+	if want := []string{`[""].x`, `["a.b"]`, "a.b", "x"}; !slices.Equal(paths, want) {
+		t.Fatalf("paths %q, want %q", paths, want)
+	}
+}
