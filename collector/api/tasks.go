@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -227,8 +228,8 @@ func zeroSuffixRange(h string) bool {
 	}
 	for spec := range strings.SplitSeq(specs, ",") { // as net/http's parseRange reads it
 		start, end, ok := strings.Cut(spec, "-")
-		end = strings.Trim(end, " \t")
-		if ok && strings.Trim(start, " \t") == "" && end != "" && end[0] != '-' {
+		end = textproto.TrimString(end)
+		if ok && textproto.TrimString(start) == "" && end != "" && end[0] != '-' {
 			if v, err := strconv.ParseInt(end, 10, 64); err == nil && v == 0 {
 				return true
 			}
