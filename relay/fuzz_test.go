@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/sync/wire"
 )
@@ -56,7 +58,18 @@ func fuzzSeeds() [][]byte {
 			Tasks:    []wire.CatalogTask{{ID: "t1", Package: "p1", Devices: []string{testDev}, Attempts: map[string]int{testDev: 1}}},
 			LivePkgs: []string{"p1"}, LiveTask: []string{"t1"},
 		}}),
+		report(taskStatusRecord(3, "t1", "failed")),
 	}
+}
+
+// taskStatusRecord is an agent's task_status record as Apply folds it.
+func taskStatusRecord(seq uint64, task, status string) reportRecord {
+	p, _ := json.Marshal(record.TaskStatus{TaskID: task, Status: status, Cause: "disk"})
+	b, _ := json.Marshal(record.Record{DeviceID: testDev, Seq: seq, Kind: record.KindTaskStatus, CollectedAt: time.Unix(int64(seq), 0).UTC(),
+		Schema: record.SchemaVersion, Payload: p})
+	r := rec(seq, string(b))
+	r.Inventory = false
+	return r
 }
 
 // dumpTxn renders every key and value txn sees (pending writes included)
@@ -83,6 +96,7 @@ func FuzzApply(f *testing.F) {
 	}
 	f.Add(report(rec(1, "a"))) // a duplicate of the state's seq 1
 	f.Add(report(rec(1, "other")))
+	f.Add(report(taskStatusRecord(4, "t1", "successful"), taskStatusRecord(2, "t1", "downloading"))) // latest seq wins
 	f.Add(encodeAck(1 << 40))
 	f.Add((&enrollCommand{DeviceID: testDev, JoinHash: "x"}).encode())
 	f.Add(encodeCatalog(&catalogCommand{Since: 99}))
