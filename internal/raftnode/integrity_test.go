@@ -14,6 +14,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/pb"
+	"github.com/dgraph-io/badger/v4/y"
 )
 
 // buildDataDir runs a one-node cluster that writes state with values in
@@ -343,6 +345,18 @@ func BenchmarkBadgerChecksums(b *testing.B) {
 			return o.WithChecksumVerificationMode(options.NoVerification).WithVerifyValueChecksum(false)
 		}},
 		{"checksums=on", func(o badger.Options) badger.Options { return o }}, // badgerOptions' setting
+	}
+	// The work each option adds per read: a CRC-32C of a 4 KiB table block
+	// (OnBlockRead, per block read; there is no block cache) and of a value
+	// read from the value log (VerifyValueChecksum, per value).
+	for _, n := range []int{4 << 10, 2 << 10} {
+		buf := make([]byte, n)
+		b.Run(fmt.Sprintf("crc32c/%dB", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				_ = y.CalculateChecksum(buf, pb.Checksum_CRC32C)
+			}
+		})
 	}
 	for _, vs := range []struct {
 		name string
