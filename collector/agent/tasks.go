@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgesync/edgesync/collector/api"
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/blobstore"
 )
 
 // Task execution (DESIGN.md §2 flows 3 and 4). An agent asks its relays for
@@ -136,6 +137,12 @@ func (a *Agent) report(ctx context.Context, task, status, cause, msg string) {
 func (a *Agent) executeTask(ctx context.Context, t api.Task) {
 	p := t.Package
 	log := a.log.With(slog.String("task", t.ID), slog.String("package", p.ID))
+	if !blobstore.ValidSum(p.SHA256) {
+		// The hash names a file under the state dir: never let a relay's
+		// answer pick a path (../ or a separator) there.
+		a.report(ctx, t.ID, TaskFailed, CauseFileAccess, fmt.Sprintf("package hash %q is not a SHA-256", p.SHA256))
+		return
+	}
 	a.report(ctx, t.ID, TaskDownloading, "", "")
 	_ = a.flush(ctx)
 	dir := filepath.Join(a.cfg.StateDir, "downloads")

@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/edgesync/edgesync/collector/api"
 )
 
 // TestPlaceFile_Mode: a placed file gets the package's mode, 0644 when it
@@ -41,5 +45,27 @@ func TestPlaceFile_Mode(t *testing.T) {
 				t.Fatalf("placed bytes %q", b)
 			}
 		})
+	}
+}
+
+// TestExecuteTask_RefusesANonHashName: the package hash names the download
+// file, so a hash that is not 64 hex characters fails the task and writes
+// nothing, wherever it points.
+func TestExecuteTask_RefusesANonHashName(t *testing.T) {
+	s := newSite(t)
+	srv := s.relay(t, nil)
+	dir := t.TempDir()
+	a := newTestAgent(t, dir, s, srv.URL)
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	for _, sum := range []string{"../../escape", "/etc/passwd", "", strings.Repeat("A", 64), strings.Repeat("a", 63) + "/"} {
+		a.executeTask(context.Background(), api.Task{ID: "t-bad", Package: api.TaskPackage{ID: "p1", SHA256: sum, Size: 1}})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "downloads")); !os.IsNotExist(err) {
+		t.Fatalf("downloads dir exists after refused hashes (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escape.part")); !os.IsNotExist(err) {
+		t.Fatal("a file was written outside the state dir")
 	}
 }
