@@ -328,10 +328,10 @@ func TestCrash_StorageOperations(t *testing.T) {
 			return m
 		}
 		caught := 0
-		for range 3 {
+		for range 2 {
 			before := seen()
 			var what string
-			deadline := time.Now().Add(20 * time.Second)
+			deadline := time.Now().Add(15 * time.Second)
 			for what == "" && time.Now().Before(deadline) {
 				now := seen()
 				for f := range now {
@@ -348,7 +348,7 @@ func TestCrash_StorageOperations(t *testing.T) {
 				time.Sleep(2 * time.Millisecond) // sampling the directory, not waiting for a result
 			}
 			if what == "" {
-				what = "no Badger change seen in 20s: killed at a random point"
+				what = "no Badger change seen in 15s: killed at a random point"
 				time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
 			} else {
 				caught++
