@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgesync/edgesync/internal/backup"
+	"github.com/edgesync/edgesync/internal/raftnode"
 )
 
 func dbCommand() *cli.Command {
@@ -121,6 +122,14 @@ func dbCommand() *cli.Command {
 						}
 						fmt.Fprintf(c.App.Writer, "backup OK: index %d, %d records, %d bytes\n", info.Index, info.Records, info.Bytes)
 						return nil
+					}
+					// The at-rest check first: it reads the files without opening
+					// Badger, which would silently cut a damaged value log.
+					if err := raftnode.CheckDir(filepath.Clean(c.String("data"))); err != nil {
+						if c.Bool("json") {
+							_ = printJSON(c.App.Writer, map[string]any{"problems": []string{err.Error()}})
+						}
+						return cli.Exit(err.Error(), 1)
 					}
 					rep, err := backup.Verify(filepath.Clean(c.String("data")))
 					if err != nil {
