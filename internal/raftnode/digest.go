@@ -40,35 +40,19 @@ const maxDigestEntries = 2_000_000
 // Digest hashes log entries from..to (0 = the last) and the state DB.
 func (n *Node) Digest(from, to uint64) (Digest, error) {
 	d := Digest{Node: n.cfg.NodeID}
+	// Compaction after a snapshot deletes the log's head while we read: when
+	// an entry we were about to hash is gone and the first index moved past
+	// it, start again from the new first index. Callers see LogFrom move.
 	var err error
-	if d.LogFirst, err = n.logs.FirstIndex(); err != nil {
-		return d, fmt.Errorf("raftnode: digest: %w", err)
-	}
-	if d.LogLast, err = n.logs.LastIndex(); err != nil {
-		return d, fmt.Errorf("raftnode: digest: %w", err)
-	}
-	d.LogFrom, d.LogTo = max(from, d.LogFirst), d.LogLast
-	if to != 0 {
-		d.LogTo = min(to, d.LogLast)
-	}
-	if d.LogTo >= d.LogFrom && d.LogTo-d.LogFrom >= maxDigestEntries {
-		return d, fmt.Errorf("%w: digest range over %d entries", ErrBadRequest, maxDigestEntries)
-	}
-	h := sha256.New()
-	var hdr [17]byte
-	for i := d.LogFrom; i <= d.LogTo && d.LogFrom > 0; i++ {
-		var l raft.Log
-		if err := n.logs.GetLog(i, &l); err != nil {
-			return d, fmt.Errorf("raftnode: digest: log %d: %w", i, err)
+	for attempt := 0; ; attempt++ {
+		var moved bool
+		if moved, err = n.digestLog(&d, from, to); err == nil || !moved || attempt == 3 {
+			break
 		}
-		binary.BigEndian.PutUint64(hdr[:8], l.Index)
-		binary.BigEndian.PutUint64(hdr[8:16], l.Term)
-		hdr[16] = byte(l.Type)
-		h.Write(hdr[:])
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(l.Data))))
-		h.Write(l.Data)
 	}
-	d.LogSHA256 = hex.EncodeToString(h.Sum(nil))
+	if err != nil {
+		return d, err
+	}
 
 	err = n.fsm.view(func(txn *badger.Txn) error {
 		var err error
@@ -125,4 +109,41 @@ func (n *Node) DigestHandler() http.Handler {
 		}
 		writeJSON(w, d)
 	})
+}
+
+// digestLog fills d's log fields; moved reports an entry that disappeared
+// because the log's head was truncated meanwhile.
+func (n *Node) digestLog(d *Digest, from, to uint64) (moved bool, err error) {
+	if d.LogFirst, err = n.logs.FirstIndex(); err != nil {
+		return false, fmt.Errorf("raftnode: digest: %w", err)
+	}
+	if d.LogLast, err = n.logs.LastIndex(); err != nil {
+		return false, fmt.Errorf("raftnode: digest: %w", err)
+	}
+	d.LogFrom, d.LogTo = max(from, d.LogFirst), d.LogLast
+	if to != 0 {
+		d.LogTo = min(to, d.LogLast)
+	}
+	if d.LogTo >= d.LogFrom && d.LogTo-d.LogFrom >= maxDigestEntries {
+		return false, fmt.Errorf("%w: digest range over %d entries", ErrBadRequest, maxDigestEntries)
+	}
+	h := sha256.New()
+	var hdr [17]byte
+	for i := d.LogFrom; i <= d.LogTo && d.LogFrom > 0; i++ {
+		var l raft.Log
+		if err := n.logs.GetLog(i, &l); err != nil {
+			if first, ferr := n.logs.FirstIndex(); errors.Is(err, raft.ErrLogNotFound) && ferr == nil && first > i {
+				return true, fmt.Errorf("raftnode: digest: log %d compacted away during the digest", i)
+			}
+			return false, fmt.Errorf("raftnode: digest: log %d: %w", i, err)
+		}
+		binary.BigEndian.PutUint64(hdr[:8], l.Index)
+		binary.BigEndian.PutUint64(hdr[8:16], l.Term)
+		hdr[16] = byte(l.Type)
+		h.Write(hdr[:])
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(l.Data))))
+		h.Write(l.Data)
+	}
+	d.LogSHA256 = hex.EncodeToString(h.Sum(nil))
+	return false, nil
 }
