@@ -30,6 +30,9 @@ type Status struct {
 	Devices  int             `json:"devices"`
 	Refusing bool            `json:"refusing"`
 	Disk     string          `json:"disk"`
+	// DiskAlarm names a member whose data disk is critical: the whole site
+	// refuses reports until it has space again (diskalarm.go).
+	DiskAlarm string `json:"disk_alarm,omitempty"`
 }
 
 // Outbox is the site outbox as the admin API shows it.
@@ -90,6 +93,7 @@ func (n *Node) Status() Status {
 		st.Uplink = &us
 	}
 	st.Disk = [...]string{"ok", "warning", "critical"}[n.diskState.Load()]
+	st.DiskAlarm = n.siteDiskCritical()
 	n.raft.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = false

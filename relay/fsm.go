@@ -70,6 +70,8 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		if err := applyEvent(txn, index, e); err != nil {
 			return storageFailure(err)
 		}
+	case cmdDiskState:
+		return f.applyDiskState(txn, r) // diskalarm.go
 	case cmdCatalog:
 		return f.applyCatalogCmd(txn, r) // catalog.go
 	case cmdOffline:

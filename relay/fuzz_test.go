@@ -59,6 +59,7 @@ func fuzzSeeds() [][]byte {
 			LivePkgs: []string{"p1"}, LiveTask: []string{"t1"},
 		}}),
 		report(taskStatusRecord(3, "t1", "failed")),
+		encodeDiskState("r1", 2),
 	}
 }
 

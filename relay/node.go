@@ -49,6 +49,8 @@ type Node struct {
 	refusing atomic.Bool
 	// diskState is 0 ok, 1 warning, 2 critical.
 	diskState atomic.Int32
+	// alarm is the site-wide view of the members' disk states (diskalarm.go).
+	alarm diskAlarm
 
 	audit  *auditLog   // admin actions into the site's Raft state (audit.go)
 	status *statusPage // the branch administrator's HTML page (statuspage.go)

@@ -12,7 +12,7 @@ import (
 )
 
 // diskCheckInterval is how often the data disk's free space is read.
-const diskCheckInterval = 5 * time.Second
+const diskCheckInterval = 2 * time.Second
 
 // pressure returns a BackpressureError while the node must refuse new data:
 // the data disk is past its critical threshold or the outbox past its quota.
@@ -20,6 +20,9 @@ const diskCheckInterval = 5 * time.Second
 func (n *Node) pressure() error {
 	if n.diskState.Load() == 2 {
 		return &api.BackpressureError{RetryAfter: n.cfg.RetryAfter, Reason: "relay data disk almost full"}
+	}
+	if node := n.siteDiskCritical(); node != "" {
+		return &api.BackpressureError{RetryAfter: n.cfg.RetryAfter, Reason: "the data disk of relay node " + node + " is almost full"}
 	}
 	st, err := n.outboxStats()
 	if err != nil {
@@ -56,6 +59,9 @@ func (n *Node) monitor(ctx context.Context) {
 	defer t.Stop()
 	for {
 		n.checkDisk()
+		if n.leaderKnown() {
+			n.syncDiskAlarm(ctx) // diskalarm.go
+		}
 		if !started && n.leaderKnown() {
 			started = n.raise(ctx, event.ServiceStarted, event.Information, event.TypeSettings, "The relay service has started.") == nil
 		}

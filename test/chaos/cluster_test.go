@@ -244,6 +244,7 @@ type raftStatus struct {
 	Outbox       relay.Outbox
 	Refusing     bool
 	Disk         string
+	DiskAlarm    string
 }
 
 func (d *deployment) status(n *node) (raftStatus, error) {
@@ -267,7 +268,7 @@ func (d *deployment) status(n *node) (raftStatus, error) {
 		return raftStatus{}, err
 	}
 	return raftStatus{State: st.Raft.State, Term: st.Raft.Term, Members: len(st.Raft.Members), AppliedIndex: st.Raft.AppliedIndex,
-		LastLogIndex: st.Raft.LastLogIndex, Outbox: st.Outbox, Refusing: st.Refusing, Disk: st.Disk}, nil
+		LastLogIndex: st.Raft.LastLogIndex, Outbox: st.Outbox, Refusing: st.Refusing, Disk: st.Disk, DiskAlarm: st.DiskAlarm}, nil
 }
 
 // term is the group leader's raft term (0 without a leader): the number of

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -235,10 +236,19 @@ func (s *scheduler) diskFull(ctx context.Context, rng *rand.Rand) error {
 	}
 	hold := between(rng, 8*time.Second, 15*time.Second)
 	s.log.add("disk-full", "%s down to 24 MiB free for %s", n.Name, hold.Round(time.Millisecond))
+	// The full node refuses, and so does the rest of the site (the alarm is
+	// site-wide: the leader must stop replicating into a full disk).
 	refused := waitFor(s.d.ctx, hold, func() error {
 		st, err := s.d.status(n)
 		if err != nil || !st.Refusing && st.Disk != "critical" {
 			return fmt.Errorf("%s disk %q refusing %v (%v)", n.Name, st.Disk, st.Refusing, err)
+		}
+		l := s.d.leaderOf(s.d.relays)
+		if l == nil {
+			return errors.New("no site leader")
+		}
+		if lst, err := s.d.status(l); err != nil || lst.DiskAlarm != n.Name {
+			return fmt.Errorf("site leader %s disk_alarm %q (%v), want %s", l.Name, lst.DiskAlarm, err, n.Name)
 		}
 		return nil
 	}, 250*time.Millisecond)
@@ -255,8 +265,8 @@ func (s *scheduler) diskFull(ctx context.Context, rng *rand.Rand) error {
 	// Recovery: the node takes reports again once space returns.
 	return waitFor(s.d.ctx, 30*time.Second, func() error {
 		st, err := s.d.status(n)
-		if err != nil || st.Refusing || st.Disk != "ok" {
-			return fmt.Errorf("%s after freeing space: disk %q refusing %v (%v)", n.Name, st.Disk, st.Refusing, err)
+		if err != nil || st.Refusing || st.Disk != "ok" || st.DiskAlarm != "" {
+			return fmt.Errorf("%s after freeing space: disk %q refusing %v alarm %q (%v)", n.Name, st.Disk, st.Refusing, st.DiskAlarm, err)
 		}
 		return nil
 	}, 250*time.Millisecond)
