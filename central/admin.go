@@ -17,6 +17,7 @@ import (
 	"github.com/edgesync/edgesync/internal/backup"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/internal/nodemetrics"
 	"github.com/edgesync/edgesync/internal/raftnode"
 )
@@ -164,7 +165,7 @@ func (n *Node) handleDevices(w http.ResponseWriter, r *http.Request) {
 func (n *Node) Device(id string) (Device, error) {
 	var d Device
 	err := n.raft.View(func(txn *badger.Txn) error {
-		found, err := getJSON(txn, key(prefixDevice, id), &d)
+		found, err := kv.GetJSON(txn, key(prefixDevice, id), &d)
 		if err == nil && !found {
 			return ErrNotFound
 		}
@@ -188,7 +189,7 @@ func (n *Node) History(id string) ([]Revision, error) {
 	revs := []Revision{}
 	err := n.raft.View(func(txn *badger.Txn) error {
 		var d Device
-		found, err := getJSON(txn, key(prefixDevice, id), &d)
+		found, err := kv.GetJSON(txn, key(prefixDevice, id), &d)
 		if err != nil {
 			return err
 		}
@@ -204,7 +205,7 @@ func (n *Node) History(id string) ([]Revision, error) {
 			k := it.Item().Key()
 			seq := binary.BigEndian.Uint64(k[len(k)-8:])
 			var rec record.Record
-			if _, err := getJSON(txn, recordKey(id, seq), &rec); err != nil {
+			if _, err := kv.GetJSON(txn, recordKey(id, seq), &rec); err != nil {
 				return err
 			}
 			revs = append(revs, Revision{Seq: seq, CollectedAt: rec.CollectedAt, ReceivedAt: rec.ReceivedAt, Channel: string(rec.Channel),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 )
 
 // prefixAudit holds the audit trail: a/<raft index8> → AuditEntry JSON.
@@ -42,7 +43,7 @@ func encodeAudit(e AuditEntry) []byte {
 
 func putAudit(txn *badger.Txn, index uint64, e AuditEntry) error {
 	e.ID = index
-	if err := putJSON(txn, seqKey(prefixAudit, index), e); err != nil {
+	if err := kv.PutJSON(txn, seqKey(prefixAudit, index), e); err != nil {
 		return err
 	}
 	if index <= auditWindow {

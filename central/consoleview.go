@@ -18,6 +18,7 @@ import (
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/internal/nodemetrics"
 )
 
@@ -339,7 +340,7 @@ func (s *consoleSource) Device(ctx context.Context, id string) (console.DeviceDe
 func (s *consoleSource) Revision(ctx context.Context, id string, seq uint64) (json.RawMessage, error) {
 	var rec record.Record
 	err := (*Node)(s).raft.View(func(txn *badger.Txn) error {
-		found, err := getJSON(txn, recordKey(id, seq), &rec)
+		found, err := kv.GetJSON(txn, recordKey(id, seq), &rec)
 		if err == nil && (!found || rec.Kind != record.KindInventory) {
 			return console.ErrNotFound
 		}

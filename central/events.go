@@ -14,6 +14,7 @@ import (
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 )
 
 // prefixAck holds event acknowledgements: k/<event id8> → eventAck JSON.
@@ -72,7 +73,7 @@ func applyAdminCommand(txn *badger.Txn, index uint64, typ commandType, r *cmdenc
 		} else if err != nil {
 			return storageFailure(err)
 		}
-		if err := putJSON(txn, seqKey(prefixAck, c.ID), eventAck{By: c.By, From: c.From, At: c.At}); err != nil {
+		if err := kv.PutJSON(txn, seqKey(prefixAck, c.ID), eventAck{By: c.By, From: c.From, At: c.At}); err != nil {
 			return storageFailure(err)
 		}
 	case cmdAudit:
@@ -125,7 +126,7 @@ func (n *Node) EventList(f EventFilter) ([]EventView, error) {
 				continue
 			}
 			var a eventAck
-			found, err := getJSON(txn, seqKey(prefixAck, v.ID), &a)
+			found, err := kv.GetJSON(txn, seqKey(prefixAck, v.ID), &a)
 			if err != nil {
 				return err
 			}

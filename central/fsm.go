@@ -11,6 +11,7 @@ import (
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
+	"github.com/edgesync/edgesync/internal/kv"
 )
 
 // fsm adapts Node to raftnode.StateMachine. Apply is deterministic.
@@ -116,12 +117,12 @@ func getJSONString(txn *badger.Txn, k []byte) (string, error) {
 // cursor+1 stops the run (the relay resends from the cursor).
 func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error) {
 	ck := key(prefixCursor, c.Site)
-	cursor, err := getUint(txn, ck)
+	cursor, err := kv.GetUint(txn, ck)
 	if err != nil {
 		return 0, err
 	}
 	var site Site
-	if _, err := getJSON(txn, key(prefixSite, c.Site), &site); err != nil {
+	if _, err := kv.GetJSON(txn, key(prefixSite, c.Site), &site); err != nil {
 		return 0, err
 	}
 	if site.ID == "" {
@@ -176,7 +177,7 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 		d := devices[rec.DeviceID]
 		if d == nil {
 			d = &Device{}
-			found, err := getJSON(txn, key(prefixDevice, rec.DeviceID), d)
+			found, err := kv.GetJSON(txn, key(prefixDevice, rec.DeviceID), d)
 			if err != nil {
 				return 0, err
 			}
@@ -218,7 +219,7 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 		}
 	}
 	for _, id := range order {
-		if err := putJSON(txn, key(prefixDevice, id), devices[id]); err != nil {
+		if err := kv.PutJSON(txn, key(prefixDevice, id), devices[id]); err != nil {
 			return 0, err
 		}
 	}
@@ -226,10 +227,10 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 		return 0, err
 	}
 	site.Cursor = cursor
-	if err := putJSON(txn, key(prefixSite, c.Site), &site); err != nil {
+	if err := kv.PutJSON(txn, key(prefixSite, c.Site), &site); err != nil {
 		return 0, err
 	}
-	return cursor, setUint(txn, ck, cursor)
+	return cursor, kv.SetUint(txn, ck, cursor)
 }
 
 // applyRecord folds one record into its device. Current inventory only moves
@@ -275,7 +276,7 @@ func applyRecord(d *Device, rec *record.Record) (*event.Event, error) {
 
 func applyContact(txn *badger.Txn, c *contactCommand) error {
 	var site Site
-	if _, err := getJSON(txn, key(prefixSite, c.Site), &site); err != nil {
+	if _, err := kv.GetJSON(txn, key(prefixSite, c.Site), &site); err != nil {
 		return err
 	}
 	if site.ID == "" {
@@ -285,7 +286,7 @@ func applyContact(txn *badger.Txn, c *contactCommand) error {
 		site.Relays = map[string]Relay{}
 	}
 	site.Relays[c.Relay] = Relay{Node: c.Relay, LastContact: c.At, Outbox: c.Stats}
-	return putJSON(txn, key(prefixSite, c.Site), &site)
+	return kv.PutJSON(txn, key(prefixSite, c.Site), &site)
 }
 
 // putEvent stores an event keyed by log index and a sub-index so one entry

@@ -10,6 +10,7 @@ import (
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
+	"github.com/edgesync/edgesync/internal/kv"
 )
 
 const dev = "0123456789abcdef0123456789abcdef"
@@ -63,7 +64,7 @@ func cursorOf(t *testing.T, out []byte) uint64 {
 func getDevice(t *testing.T, db *badger.DB) Device {
 	t.Helper()
 	var d Device
-	db.View(func(txn *badger.Txn) error { _, err := getJSON(txn, key(prefixDevice, dev), &d); return err })
+	db.View(func(txn *badger.Txn) error { _, err := kv.GetJSON(txn, key(prefixDevice, dev), &d); return err })
 	return d
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/offline"
 )
 
@@ -165,7 +166,7 @@ func (n *Node) applyOffline(txn *badger.Txn, index uint64, r *cmdenc.Reader) []b
 			return errorResult(r.Err())
 		}
 		var cur offlineSettings
-		if _, err := getJSON(txn, keyOfflineSettings, &cur); err != nil {
+		if _, err := kv.GetJSON(txn, keyOfflineSettings, &cur); err != nil {
 			return storageFailure(err)
 		}
 		if cur.Generation == 0 {
@@ -184,10 +185,10 @@ func (n *Node) applyOffline(txn *badger.Txn, index uint64, r *cmdenc.Reader) []b
 			}
 		}
 		k.Generation = cur.Generation
-		if err := putJSON(txn, keyOfflineSettings, &cur); err != nil {
+		if err := kv.PutJSON(txn, keyOfflineSettings, &cur); err != nil {
 			return storageFailure(err)
 		}
-		if err := putJSON(txn, key(prefixOfflineKit, k.ID), &k); err != nil {
+		if err := kv.PutJSON(txn, key(prefixOfflineKit, k.ID), &k); err != nil {
 			return storageFailure(err)
 		}
 		out, _ := json.Marshal(&cur)
@@ -500,7 +501,7 @@ func (n *Node) offlineKeys(ctx context.Context) (*offlineKeys, error) {
 	var k offlineKeys
 	found := false
 	read := func() error {
-		return n.raft.View(func(txn *badger.Txn) (err error) { found, err = getJSON(txn, keyOfflineKeys, &k); return err })
+		return n.raft.View(func(txn *badger.Txn) (err error) { found, err = kv.GetJSON(txn, keyOfflineKeys, &k); return err })
 	}
 	if err := read(); err != nil || found || ctx == nil {
 		return &k, err
@@ -600,7 +601,7 @@ func (n *Node) ImportOffline(ctx context.Context, req *offline.ImportRequest) ([
 	var known offlineKit
 	var found bool
 	if err := n.raft.View(func(txn *badger.Txn) (err error) {
-		found, err = getJSON(txn, key(prefixOfflineKit, kit.ID), &known)
+		found, err = kv.GetJSON(txn, key(prefixOfflineKit, kit.ID), &known)
 		return err
 	}); err != nil {
 		return nil, err
@@ -689,7 +690,7 @@ func (n *Node) handleOfflineImport(w http.ResponseWriter, r *http.Request) {
 func (n *Node) OfflineDevice(id string) (Stocktaking, error) {
 	var st Stocktaking
 	err := n.raft.View(func(txn *badger.Txn) error {
-		found, err := getJSON(txn, key(prefixStocktaking, id), &st)
+		found, err := kv.GetJSON(txn, key(prefixStocktaking, id), &st)
 		if err == nil && !found {
 			return ErrNotFound
 		}

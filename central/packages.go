@@ -19,6 +19,7 @@ import (
 	"github.com/edgesync/edgesync/internal/blobstore"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/internal/pki"
 	"github.com/edgesync/edgesync/sync/ingest"
 	"github.com/edgesync/edgesync/sync/wire"
@@ -206,22 +207,22 @@ func (f *fsm) applyDistribution(txn *badger.Txn, index uint64, typ commandType, 
 func applyPackageAdd(txn *badger.Txn, index uint64, p *Package) error {
 	k := key(prefixPackage, p.ID)
 	var cur Package
-	if found, err := getJSON(txn, k, &cur); err != nil {
+	if found, err := kv.GetJSON(txn, k, &cur); err != nil {
 		return err
 	} else if found {
 		return fmt.Errorf("%w: package %s", ErrExists, p.ID)
 	}
 	p.Rev, p.Local = index, false
-	if err := putJSON(txn, k, p); err != nil {
+	if err := kv.PutJSON(txn, k, p); err != nil {
 		return err
 	}
-	return setUint(txn, keyCatalogVer, index)
+	return kv.SetUint(txn, keyCatalogVer, index)
 }
 
 func applyPackageRemove(txn *badger.Txn, index uint64, id string) error {
 	k := key(prefixPackage, id)
 	var p Package
-	if found, err := getJSON(txn, k, &p); err != nil {
+	if found, err := kv.GetJSON(txn, k, &p); err != nil {
 		return err
 	} else if !found {
 		return fmt.Errorf("%w: package %s", ErrNotFound, id)
@@ -241,7 +242,7 @@ func applyPackageRemove(txn *badger.Txn, index uint64, id string) error {
 	if err := txn.Delete(k); err != nil {
 		return err
 	}
-	return setUint(txn, keyCatalogVer, index)
+	return kv.SetUint(txn, keyCatalogVer, index)
 }
 
 // Packages lists the packages, sorted by ID.
@@ -280,7 +281,7 @@ func (n *Node) freshPackage(ctx context.Context, id string) (Package, error) {
 }
 
 func getPackage(txn *badger.Txn, id string, p *Package) error {
-	found, err := getJSON(txn, key(prefixPackage, id), p)
+	found, err := kv.GetJSON(txn, key(prefixPackage, id), p)
 	if err == nil && !found {
 		return fmt.Errorf("%w: package %s", ErrNotFound, id)
 	}
@@ -580,7 +581,7 @@ func (d *distribution) CatalogSince(ctx context.Context, site string, since uint
 	n := (*Node)(d)
 	var c wire.Catalog
 	err := n.raft.ConsistentView(ctx, func(txn *badger.Txn) error {
-		v, err := getUint(txn, keyCatalogVer)
+		v, err := kv.GetUint(txn, keyCatalogVer)
 		if err != nil {
 			return err
 		}
@@ -608,7 +609,7 @@ func (d *distribution) CatalogSince(ctx context.Context, site string, since uint
 				s, ok := devSite[dev]
 				if !ok {
 					var dv Device
-					if _, err := getJSON(txn, key(prefixDevice, dev), &dv); err != nil {
+					if _, err := kv.GetJSON(txn, key(prefixDevice, dev), &dv); err != nil {
 						return err
 					}
 					s = dv.Site

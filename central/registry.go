@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/edgesync/edgesync/internal/cmdenc"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/sync/ingest"
 	"github.com/edgesync/edgesync/sync/wire"
 )
@@ -23,7 +24,7 @@ func (r *registry) Cursor(ctx context.Context, site string) (uint64, error) {
 	n := (*Node)(r)
 	var c uint64
 	err := n.raft.ConsistentView(ctx, func(txn *badger.Txn) (err error) {
-		c, err = getUint(txn, key(prefixCursor, site))
+		c, err = kv.GetUint(txn, key(prefixCursor, site))
 		return err
 	})
 	return c, err

@@ -3,10 +3,7 @@ package central
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/edgesync/edgesync/sync/wire"
 )
@@ -75,45 +72,4 @@ func recordKey(device string, seq uint64) []byte {
 func revisionKey(device string, at time.Time, seq uint64) []byte {
 	k := binary.BigEndian.AppendUint64(key(prefixRevision, device), uint64(at.UnixNano()))
 	return binary.BigEndian.AppendUint64(k, seq)
-}
-
-func getUint(txn *badger.Txn, k []byte) (uint64, error) {
-	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var v uint64
-	err = item.Value(func(b []byte) error {
-		if len(b) == 8 {
-			v = binary.BigEndian.Uint64(b)
-		}
-		return nil
-	})
-	return v, err
-}
-
-func setUint(txn *badger.Txn, k []byte, v uint64) error {
-	return txn.Set(k, binary.BigEndian.AppendUint64(nil, v))
-}
-
-func getJSON(txn *badger.Txn, k []byte, v any) (bool, error) {
-	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
-}
-
-func putJSON(txn *badger.Txn, k []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return txn.Set(k, b)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/sync/wire"
 )
 
@@ -143,7 +144,7 @@ func eachTask(txn *badger.Txn, fn func(t *Task) error) error {
 
 func getTask(txn *badger.Txn, id string) (*Task, error) {
 	var t Task
-	found, err := getJSON(txn, taskKey(id), &t)
+	found, err := kv.GetJSON(txn, taskKey(id), &t)
 	if err != nil {
 		return nil, err
 	}
@@ -155,13 +156,13 @@ func getTask(txn *badger.Txn, id string) (*Task, error) {
 
 func getCounts(txn *badger.Txn, id string) (map[string]int, error) {
 	c := map[string]int{}
-	_, err := getJSON(txn, countsKey(id), &c)
+	_, err := kv.GetJSON(txn, countsKey(id), &c)
 	return c, err
 }
 
 func getStatus(txn *badger.Txn, id, dev string) (DeviceStatus, error) {
 	st := DeviceStatus{Device: dev, Status: StatusWaiting}
-	_, err := getJSON(txn, statusKey(id, dev), &st)
+	_, err := kv.GetJSON(txn, statusKey(id, dev), &st)
 	return st, err
 }
 
@@ -176,7 +177,7 @@ func setStatus(txn *badger.Txn, id string, counts map[string]int, old string, st
 		}
 	} else {
 		counts[st.Status]++
-		if err := putJSON(txn, statusKey(id, st.Device), st); err != nil {
+		if err := kv.PutJSON(txn, statusKey(id, st.Device), st); err != nil {
 			return err
 		}
 	}
@@ -186,16 +187,16 @@ func setStatus(txn *badger.Txn, id string, counts map[string]int, old string, st
 func putTask(txn *badger.Txn, index uint64, t *Task, catalog bool) error {
 	if catalog {
 		t.Rev = index
-		if err := setUint(txn, keyCatalogVer, index); err != nil {
+		if err := kv.SetUint(txn, keyCatalogVer, index); err != nil {
 			return err
 		}
 	}
-	return putJSON(txn, taskKey(t.ID), t)
+	return kv.PutJSON(txn, taskKey(t.ID), t)
 }
 
 func applyTaskCreate(txn *badger.Txn, index uint64, t *Task) ([]byte, error) {
 	var p Package
-	if found, err := getJSON(txn, key(prefixPackage, t.Package), &p); err != nil {
+	if found, err := kv.GetJSON(txn, key(prefixPackage, t.Package), &p); err != nil {
 		return nil, err
 	} else if !found {
 		return nil, fmt.Errorf("%w: package %s", ErrNotFound, t.Package)
@@ -210,7 +211,7 @@ func applyTaskCreate(txn *badger.Txn, index uint64, t *Task) ([]byte, error) {
 	if err := putTask(txn, index, t, true); err != nil {
 		return nil, err
 	}
-	return idResult(t.ID), putJSON(txn, countsKey(t.ID), map[string]int{})
+	return idResult(t.ID), kv.PutJSON(txn, countsKey(t.ID), map[string]int{})
 }
 
 func applyTaskStop(txn *badger.Txn, index uint64, c *taskOp) ([]byte, error) {
@@ -258,7 +259,7 @@ func applyTaskStop(txn *badger.Txn, index uint64, c *taskOp) ([]byte, error) {
 	if c.Device == "" {
 		t.Stopped = true
 	}
-	if err := putJSON(txn, countsKey(t.ID), counts); err != nil {
+	if err := kv.PutJSON(txn, countsKey(t.ID), counts); err != nil {
 		return nil, err
 	}
 	finishIfDone(t, counts, c.At)
@@ -303,7 +304,7 @@ func applyTaskRetry(txn *badger.Txn, index uint64, c *taskOp) ([]byte, error) {
 		return nil, fmt.Errorf("%w: task %s has no failed or cancelled device to retry", ErrRefused, t.ID)
 	}
 	t.Stopped, t.FinishedAt, t.At = false, time.Time{}, time.Time{} // a retry runs at once, whatever the schedule
-	if err := putJSON(txn, countsKey(t.ID), counts); err != nil {
+	if err := kv.PutJSON(txn, countsKey(t.ID), counts); err != nil {
 		return nil, err
 	}
 	return countResult(cmdTaskRetry, retried), putTask(txn, index, t, true)
@@ -339,7 +340,7 @@ func applyTaskRemove(txn *badger.Txn, index uint64, c *taskOp) error {
 			return err
 		}
 	}
-	return setUint(txn, keyCatalogVer, index)
+	return kv.SetUint(txn, keyCatalogVer, index)
 }
 
 // addLateTargets adds devices central has just seen for the first time to
@@ -433,13 +434,13 @@ func applyTaskStatus(txn *badger.Txn, rec *record.Record) ([]event.Event, error)
 	if err := setStatus(txn, t.ID, counts, old, st); err != nil {
 		return nil, err
 	}
-	if err := putJSON(txn, countsKey(t.ID), counts); err != nil {
+	if err := kv.PutJSON(txn, countsKey(t.ID), counts); err != nil {
 		return nil, err
 	}
 	if old == StatusCancelled {
 		if i, found := slices.BinarySearch(t.Cancelled, rec.DeviceID); found {
 			t.Cancelled = slices.Delete(t.Cancelled, i, i+1)
-			if err := putJSON(txn, taskKey(t.ID), t); err != nil {
+			if err := kv.PutJSON(txn, taskKey(t.ID), t); err != nil {
 				return nil, err
 			}
 		}
@@ -454,7 +455,7 @@ func applyTaskStatus(txn *badger.Txn, rec *record.Record) ([]event.Event, error)
 			Message: fmt.Sprintf("Package distribution task has been terminated abnormally. Task %s for agent %s has been terminated abnormally. Cause of error: %s", t.ID, rec.DeviceID, cause)})
 	}
 	if terminal(ts.Status) && finishIfDone(t, counts, rec.ReceivedAt) {
-		if err := putJSON(txn, taskKey(t.ID), t); err != nil {
+		if err := kv.PutJSON(txn, taskKey(t.ID), t); err != nil {
 			return nil, err
 		}
 		events = append(events, event.Event{Number: eventTaskEnded, Severity: event.Information, Type: event.TypeDistribution,
@@ -508,7 +509,7 @@ func (n *Node) CreateTask(ctx context.Context, req TaskRequest) (TaskView, error
 					return fmt.Errorf("%w: device ID %q is not 32 lowercase hex characters", ErrBadRequest, id)
 				}
 				var d Device
-				if found, err := getJSON(txn, key(prefixDevice, id), &d); err != nil {
+				if found, err := kv.GetJSON(txn, key(prefixDevice, id), &d); err != nil {
 					return err
 				} else if !found {
 					return fmt.Errorf("%w: unknown device %s", ErrBadRequest, id)
@@ -621,7 +622,7 @@ func viewOf(txn *badger.Txn, t *Task, withStatuses bool) (TaskView, error) {
 				return TaskView{}, err
 			}
 			var d Device
-			if _, err := getJSON(txn, key(prefixDevice, dev), &d); err != nil {
+			if _, err := kv.GetJSON(txn, key(prefixDevice, dev), &d); err != nil {
 				return TaskView{}, err
 			}
 			st.Hostname = d.Hostname

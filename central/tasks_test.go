@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/kv"
 )
 
 // siteRec is an online inventory record of device id at site.
@@ -107,6 +108,6 @@ func TestTask_LateTargets(t *testing.T) {
 func catalogVersion(t *testing.T, db *badger.DB) uint64 {
 	t.Helper()
 	var v uint64
-	db.View(func(txn *badger.Txn) (err error) { v, err = getUint(txn, keyCatalogVer); return err })
+	db.View(func(txn *badger.Txn) (err error) { v, err = kv.GetUint(txn, keyCatalogVer); return err })
 	return v
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/internal/nodemetrics"
 )
 
@@ -82,7 +83,7 @@ func applyAudit(txn *badger.Txn, index uint64, e AuditEntry, limit uint64) error
 	if err := txn.Set(seqKey(prefixAudit, index), b); err != nil {
 		return err
 	}
-	n, err := getUint(txn, keyAuditCount)
+	n, err := kv.GetUint(txn, keyAuditCount)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func applyAudit(txn *badger.Txn, index uint64, e AuditEntry, limit uint64) error
 			n--
 		}
 	}
-	return setUint(txn, keyAuditCount, n)
+	return kv.SetUint(txn, keyAuditCount, n)
 }
 
 // Audit returns the newest audit entries first.

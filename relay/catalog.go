@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgesync/edgesync/collector/api"
 	"github.com/edgesync/edgesync/internal/cmdenc"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/sync/wire"
 )
 
@@ -64,7 +65,7 @@ func (f *fsm) applyCatalogCmd(txn *badger.Txn, r *cmdenc.Reader) []byte {
 }
 
 func applyCatalog(txn *badger.Txn, c *catalogCommand) error {
-	cur, err := getUint(txn, keyCatVersion)
+	cur, err := kv.GetUint(txn, keyCatVersion)
 	if err != nil {
 		return err
 	}
@@ -72,12 +73,12 @@ func applyCatalog(txn *badger.Txn, c *catalogCommand) error {
 		return nil
 	}
 	for _, p := range c.Catalog.Packages {
-		if err := putJSONRelay(txn, append(slices.Clone(prefixCatPkg), p.ID...), p); err != nil {
+		if err := kv.PutJSON(txn, append(slices.Clone(prefixCatPkg), p.ID...), p); err != nil {
 			return err
 		}
 	}
 	for _, t := range c.Catalog.Tasks {
-		if err := putJSONRelay(txn, append(slices.Clone(prefixCatTask), t.ID...), t); err != nil {
+		if err := kv.PutJSON(txn, append(slices.Clone(prefixCatTask), t.ID...), t); err != nil {
 			return err
 		}
 	}
@@ -108,15 +109,7 @@ func applyCatalog(txn *badger.Txn, c *catalogCommand) error {
 			}
 		}
 	}
-	return setUint(txn, keyCatVersion, c.Catalog.Version)
-}
-
-func putJSONRelay(txn *badger.Txn, k []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return txn.Set(k, b)
+	return kv.SetUint(txn, keyCatVersion, c.Catalog.Version)
 }
 
 // catalogView is the mirror read in one transaction.
@@ -130,7 +123,7 @@ func (n *Node) readCatalog() (catalogView, error) {
 	v := catalogView{Packages: map[string]wire.CatalogPackage{}}
 	err := n.raft.View(func(txn *badger.Txn) error {
 		var err error
-		if v.Version, err = getUint(txn, keyCatVersion); err != nil {
+		if v.Version, err = kv.GetUint(txn, keyCatVersion); err != nil {
 			return err
 		}
 		for _, pl := range [][]byte{prefixCatPkg, prefixCatTask} {
@@ -170,7 +163,7 @@ func (n *Node) readCatalog() (catalogView, error) {
 func (d *distribution) pullCatalog(ctx context.Context) error {
 	n := d.n
 	var cur uint64
-	if err := n.raft.View(func(txn *badger.Txn) (err error) { cur, err = getUint(txn, keyCatVersion); return err }); err != nil {
+	if err := n.raft.View(func(txn *badger.Txn) (err error) { cur, err = kv.GetUint(txn, keyCatVersion); return err }); err != nil {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
+	"github.com/edgesync/edgesync/internal/kv"
 )
 
 // fsm adapts Node to raftnode.StateMachine so Apply stays out of Node's API.
@@ -109,14 +110,14 @@ func resultError(b []byte) error {
 }
 
 func applyReports(txn *badger.Txn, c *reportsCommand) ([]byte, error) {
-	next, err := getUint(txn, keyNextSeq)
+	next, err := kv.GetUint(txn, keyNextSeq)
 	if err != nil {
 		return nil, err
 	}
 	if next == 0 {
 		next = 1
 	}
-	obBytes, err := getUint(txn, keyObBytes)
+	obBytes, err := kv.GetUint(txn, keyObBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -128,10 +129,10 @@ func applyReports(txn *badger.Txn, c *reportsCommand) ([]byte, error) {
 		}
 		results[i] = res
 	}
-	if err := setUint(txn, keyNextSeq, next); err != nil {
+	if err := kv.SetUint(txn, keyNextSeq, next); err != nil {
 		return nil, err
 	}
-	if err := setUint(txn, keyObBytes, obBytes); err != nil {
+	if err := kv.SetUint(txn, keyObBytes, obBytes); err != nil {
 		return nil, err
 	}
 	return encodeReportResults(results), nil
@@ -218,11 +219,11 @@ func applyRequest(txn *badger.Txn, c *reportsCommand, rq reportRequest, next, ob
 
 // applyAck trims the outbox up to a site sequence central has committed.
 func applyAck(txn *badger.Txn, upto uint64) error {
-	acked, err := getUint(txn, keyAcked)
+	acked, err := kv.GetUint(txn, keyAcked)
 	if err != nil {
 		return err
 	}
-	next, err := getUint(txn, keyNextSeq)
+	next, err := kv.GetUint(txn, keyNextSeq)
 	if err != nil {
 		return err
 	}
@@ -232,7 +233,7 @@ func applyAck(txn *badger.Txn, upto uint64) error {
 	if upto <= acked {
 		return nil
 	}
-	obBytes, err := getUint(txn, keyObBytes)
+	obBytes, err := kv.GetUint(txn, keyObBytes)
 	if err != nil {
 		return err
 	}
@@ -255,10 +256,10 @@ func applyAck(txn *badger.Txn, upto uint64) error {
 			return err
 		}
 	}
-	if err := setUint(txn, keyObBytes, obBytes); err != nil {
+	if err := kv.SetUint(txn, keyObBytes, obBytes); err != nil {
 		return err
 	}
-	return setUint(txn, keyAcked, upto)
+	return kv.SetUint(txn, keyAcked, upto)
 }
 
 func applyEnroll(txn *badger.Txn, c *enrollCommand) error {

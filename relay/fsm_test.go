@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"github.com/edgesync/edgesync/internal/kv"
+
 	"bytes"
 	"crypto/sha256"
 	"testing"
@@ -91,7 +93,7 @@ func TestApplyReports(t *testing.T) {
 				t.Fatalf("result = %+v, want %+v", got, tt.want)
 			}
 			var next uint64
-			db.View(func(txn *badger.Txn) (err error) { next, err = getUint(txn, keyNextSeq); return err })
+			db.View(func(txn *badger.Txn) (err error) { next, err = kv.GetUint(txn, keyNextSeq); return err })
 			if next != tt.next {
 				t.Fatalf("next site seq = %d, want %d", next, tt.next)
 			}
@@ -114,8 +116,8 @@ func TestApplyAckTrimsOutbox(t *testing.T) {
 	apply(t, db, 5, encodeAck(1))  // stale ack: no effect
 	apply(t, db, 6, encodeAck(99)) // beyond the outbox: clamped
 	db.View(func(txn *badger.Txn) error {
-		acked, _ := getUint(txn, keyAcked)
-		bytes, _ := getUint(txn, keyObBytes)
+		acked, _ := kv.GetUint(txn, keyAcked)
+		bytes, _ := kv.GetUint(txn, keyObBytes)
 		if acked != 3 || bytes != 0 {
 			t.Fatalf("acked %d bytes %d, want 3 and 0", acked, bytes)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/offline"
 )
 
@@ -69,14 +70,14 @@ func (n *Node) applyOffline(txn *badger.Txn, r *cmdenc.Reader) []byte {
 }
 
 func applyOfflineItems(txn *badger.Txn, at time.Time, items []offlineItem) ([]byte, error) {
-	next, err := getUint(txn, keyNextSeq)
+	next, err := kv.GetUint(txn, keyNextSeq)
 	if err != nil {
 		return nil, err
 	}
 	if next == 0 {
 		next = 1
 	}
-	obBytes, err := getUint(txn, keyObBytes)
+	obBytes, err := kv.GetUint(txn, keyObBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +102,10 @@ func applyOfflineItems(txn *badger.Txn, at time.Time, items []offlineItem) ([]by
 		next++
 		obBytes += uint64(len(val))
 	}
-	if err := setUint(txn, keyNextSeq, next); err != nil {
+	if err := kv.SetUint(txn, keyNextSeq, next); err != nil {
 		return nil, err
 	}
-	return out, setUint(txn, keyObBytes, obBytes)
+	return out, kv.SetUint(txn, keyObBytes, obBytes)
 }
 
 // ImportOffline verifies a batch of sealed records and commits the new ones

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/sync/uplink"
 	"github.com/edgesync/edgesync/sync/wire"
 )
@@ -80,7 +81,7 @@ func (o *outbox) Ack(ctx context.Context, upto uint64) error {
 // Acked is the highest site seq central has committed.
 func (o *outbox) Acked() uint64 {
 	var v uint64
-	o.n.raft.View(func(txn *badger.Txn) (err error) { v, err = getUint(txn, keyAcked); return err })
+	o.n.raft.View(func(txn *badger.Txn) (err error) { v, err = kv.GetUint(txn, keyAcked); return err })
 	return v
 }
 
@@ -93,18 +94,18 @@ func (o *outbox) Stats() wire.OutboxStats {
 func (n *Node) outboxStats() (wire.OutboxStats, error) {
 	var st wire.OutboxStats
 	err := n.raft.View(func(txn *badger.Txn) error {
-		acked, err := getUint(txn, keyAcked)
+		acked, err := kv.GetUint(txn, keyAcked)
 		if err != nil {
 			return err
 		}
-		next, err := getUint(txn, keyNextSeq)
+		next, err := kv.GetUint(txn, keyNextSeq)
 		if err != nil {
 			return err
 		}
 		if next == 0 {
 			next = 1
 		}
-		bytes, err := getUint(txn, keyObBytes)
+		bytes, err := kv.GetUint(txn, keyObBytes)
 		if err != nil {
 			return err
 		}

@@ -69,28 +69,6 @@ func deviceKey(prefix []byte, id string) []byte {
 	return append(append([]byte{}, prefix...), id...)
 }
 
-func getUint(txn *badger.Txn, key []byte) (uint64, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var v uint64
-	err = item.Value(func(b []byte) error {
-		if len(b) == 8 {
-			v = binary.BigEndian.Uint64(b)
-		}
-		return nil
-	})
-	return v, err
-}
-
-func setUint(txn *badger.Txn, key []byte, v uint64) error {
-	return txn.Set(key, binary.BigEndian.AppendUint64(nil, v))
-}
-
 func getString(txn *badger.Txn, key []byte) (string, error) {
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/sync/wire"
 )
 
@@ -56,16 +57,16 @@ func applyTaskStatus(txn *badger.Txn, dev string, r reportRecord) error {
 	}
 	k := taskStatusKey(ts.TaskID, dev)
 	var cur siteTaskStatus
-	if found, err := getJSONRelay(txn, k, &cur); err != nil {
+	if found, err := kv.GetJSON(txn, k, &cur); err != nil {
 		return err
 	} else if found && cur.Seq >= r.Seq {
 		return nil
 	}
 	var t wire.CatalogTask
-	if _, err := getJSONRelay(txn, append(slices.Clone(prefixCatTask), ts.TaskID...), &t); err != nil {
+	if _, err := kv.GetJSON(txn, append(slices.Clone(prefixCatTask), ts.TaskID...), &t); err != nil {
 		return err
 	}
-	return putJSONRelay(txn, k, siteTaskStatus{Status: ts.Status, Cause: ts.Cause, Message: ts.Message, At: rec.CollectedAt,
+	return kv.PutJSON(txn, k, siteTaskStatus{Status: ts.Status, Cause: ts.Cause, Message: ts.Message, At: rec.CollectedAt,
 		Seq: r.Seq, Attempt: t.Attempts[dev]})
 }
 
@@ -86,17 +87,6 @@ func deleteTaskStatuses(txn *badger.Txn, task string) error {
 		}
 	}
 	return nil
-}
-
-func getJSONRelay(txn *badger.Txn, k []byte, v any) (bool, error) {
-	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
 }
 
 // TaskDeviceStatus is one device's state in a task as the site sees it.
@@ -138,7 +128,7 @@ func (n *Node) TaskView(id string) (TaskView, error) {
 	var v TaskView
 	err := n.raft.View(func(txn *badger.Txn) error {
 		var t wire.CatalogTask
-		if found, err := getJSONRelay(txn, append(slices.Clone(prefixCatTask), id...), &t); err != nil {
+		if found, err := kv.GetJSON(txn, append(slices.Clone(prefixCatTask), id...), &t); err != nil {
 			return err
 		} else if !found {
 			return fmt.Errorf("%w: %s", ErrNoTask, id)
@@ -153,7 +143,7 @@ func (n *Node) TaskView(id string) (TaskView, error) {
 				st.Hostname = d.Hostname
 			}
 			var s siteTaskStatus
-			found, err := getJSONRelay(txn, taskStatusKey(t.ID, dev), &s)
+			found, err := kv.GetJSON(txn, taskStatusKey(t.ID, dev), &s)
 			if err != nil {
 				return err
 			}

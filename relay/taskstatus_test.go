@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/sync/wire"
 )
 
@@ -24,7 +25,7 @@ func siteStatus(t *testing.T, db *badger.DB, task string) (siteTaskStatus, bool)
 	var s siteTaskStatus
 	var found bool
 	if err := db.View(func(txn *badger.Txn) (err error) {
-		found, err = getJSONRelay(txn, taskStatusKey(task, testDev), &s)
+		found, err = kv.GetJSON(txn, taskStatusKey(task, testDev), &s)
 		return err
 	}); err != nil {
 		t.Fatal(err)
