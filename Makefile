@@ -54,7 +54,7 @@ fuzz:
 chaos:
 	@set -e; mkdir -p test/artifacts; for s in $(CHAOS_SEEDS); do \
 	  echo "== chaos seed $$s for $(CHAOS_DURATION)"; \
-	  CHAOS_SEED=$$s CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_REPORT=$(CURDIR)/test/artifacts/chaos-$$s.json CHAOS_NODE_LOG=$(CURDIR)/test/artifacts/chaos-$$s-nodes.log \
+	  CHAOS_SEED=$$s CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_REPORT=$(CURDIR)/test/artifacts/chaos-$$s.json CHAOS_NODE_LOG=$(CURDIR)/test/artifacts/chaos-$$s-nodes.log CHAOS_KEEP_DATA=$(CURDIR)/test/artifacts \
 	    $(GO) test -run '^TestChaos$$' -count=1 -v -timeout 90m ./test/chaos/ 2>&1 | tee test/artifacts/chaos-$$s.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok )|chaos seed|SEED ' ; \
 	  grep -q -- '--- PASS: TestChaos' test/artifacts/chaos-$$s.log || { echo "chaos seed $$s FAILED: see test/artifacts/chaos-$$s.log"; exit 1; }; \
 	done

@@ -27,6 +27,9 @@ type Digest struct {
 	LogFrom   uint64 `json:"log_from"`
 	LogTo     uint64 `json:"log_to"`
 	LogSHA256 string `json:"log_sha256"`
+	// LogToTerm is the term of entry LogTo (0 for an empty range): with a
+	// one-entry range it shows which leader wrote a differing entry.
+	LogToTerm uint64 `json:"log_to_term,omitempty"`
 	// Applied is the index the state DB had applied when it was hashed;
 	// StateSHA256 covers every key and value, in key order.
 	Applied     uint64 `json:"applied"`
@@ -143,6 +146,7 @@ func (n *Node) digestLog(d *Digest, from, to uint64) (moved bool, err error) {
 		h.Write(hdr[:])
 		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(l.Data))))
 		h.Write(l.Data)
+		d.LogToTerm = l.Term
 	}
 	d.LogSHA256 = hex.EncodeToString(h.Sum(nil))
 	return false, nil

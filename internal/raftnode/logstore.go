@@ -58,6 +58,17 @@ func stableKey(key []byte) []byte {
 	return append(append(k, stableKeyPrefix), key...)
 }
 
+// IsMonotonic makes raft delete every log entry after it installs a snapshot
+// from the leader (raft.MonotonicLogStore). Otherwise raft keeps up to
+// TrailingLogs entries below the snapshot, and a follower that had appended
+// entries the snapshot superseded would keep them: stale entries inside a
+// range the node reports as applied, which it could later serve as leader.
+// hashicorp/raft calls deleting them "always correct"; it skips it only for
+// BoltDB's sake, and our DeleteRange walks just the keys that exist.
+func (s *LogStore) IsMonotonic() bool { return true }
+
+var _ raft.MonotonicLogStore = (*LogStore)(nil)
+
 // FirstIndex returns the first index written, 0 for no entries.
 func (s *LogStore) FirstIndex() (uint64, error) { return s.edgeIndex(false) }
 

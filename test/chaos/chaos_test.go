@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,6 +197,9 @@ func TestChaos(t *testing.T) {
 	t.Logf("SEED %d: acked %d, lost %d, duplicated %d, stale current inventory %d, failover relay p50 %s p99 %s, central p50 %s p99 %s",
 		seed, rep.Acked, rep.Lost, rep.Duplicated, rep.StaleCurrent,
 		rep.Failover["relay"].P50, rep.Failover["relay"].P99, rep.Failover["central"].P50, rep.Failover["central"].P99)
+	if t.Failed() {
+		d.keepData(seed)
+	}
 	if rep.Lost != 0 || rep.Duplicated != 0 || rep.StaleCurrent != 0 {
 		t.Errorf("seed %d: %d acknowledged records lost, %d duplicated, %d devices with a stale current inventory", seed, rep.Lost, rep.Duplicated, rep.StaleCurrent)
 	}
@@ -301,7 +306,10 @@ func (d *deployment) checkGroup(g []*node) (groupCheck, error) {
 			}
 			if dg.LogSHA256 != ds[0].LogSHA256 {
 				// Committed entries never change: this is a real divergence.
-				return gc, fmt.Errorf("raft logs differ on %d..%d: %s %s, %s %s", from, to, ds[0].Node, ds[0].LogSHA256, dg.Node, dg.LogSHA256)
+				// Bisect to the first differing entry for the report.
+				first := d.firstDifference(g[0], g[indexOfDigest(ds, dg)], from, to)
+				return gc, fmt.Errorf("raft logs differ on %d..%d: %s %s, %s %s; %s; first %+v, other %+v",
+					from, to, ds[0].Node, ds[0].LogSHA256, dg.Node, dg.LogSHA256, first, ds[0], dg)
 			}
 			if dg.Applied != ds[0].Applied {
 				last = fmt.Errorf("applied %d on %s, %d on %s", ds[0].Applied, ds[0].Node, dg.Applied, dg.Node)
@@ -381,4 +389,62 @@ func (d *deployment) checkRecords(devs map[string]devLog) (lost, dup, stale int,
 		}
 	}
 	return lost, dup, stale, nil
+}
+
+func indexOfDigest(ds []raftnode.Digest, d raftnode.Digest) int {
+	for i := range ds {
+		if ds[i].Node == d.Node {
+			return i
+		}
+	}
+	return 0
+}
+
+// firstDifference bisects lo..hi with digests of a and b to the first index
+// whose entries differ, and describes both entries' terms there.
+func (d *deployment) firstDifference(a, b *node, lo, hi uint64) string {
+	get := func(n *node, from, to uint64) (raftnode.Digest, error) {
+		var dg raftnode.Digest
+		ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+		defer cancel()
+		err := n.Get(ctx, fmt.Sprintf("/api/v1/cluster/digest?from=%d&to=%d", from, to), &dg)
+		return dg, err
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		da, err1 := get(a, lo, mid)
+		db, err2 := get(b, lo, mid)
+		if err := errors.Join(err1, err2); err != nil {
+			return "bisect: " + err.Error()
+		}
+		if da.LogSHA256 != db.LogSHA256 {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	da, err1 := get(a, lo, lo)
+	db, err2 := get(b, lo, lo)
+	return fmt.Sprintf("first differing entry %d: %s term %d (%v), %s term %d (%v)", lo, a.Name, da.LogToTerm, err1, b.Name, db.LogToTerm, err2)
+}
+
+// keepData copies the relay nodes' data dirs (stopped first) next to the
+// report, so a failure can be looked at after t.TempDir is gone.
+func (d *deployment) keepData(seed uint64) {
+	dst := os.Getenv("CHAOS_KEEP_DATA")
+	if dst == "" {
+		return
+	}
+	for _, n := range d.all() {
+		n.Stop()
+		to := filepath.Join(dst, fmt.Sprintf("chaos-%d-data", seed), n.Name)
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			d.t.Logf("keep data: %v", err)
+			return
+		}
+		if out, err := exec.Command("cp", "-a", n.Data, to).CombinedOutput(); err != nil {
+			d.t.Logf("keep data of %s: %v: %s", n.Name, err, out)
+		}
+	}
+	d.t.Logf("data dirs kept under %s", filepath.Join(dst, fmt.Sprintf("chaos-%d-data", seed)))
 }

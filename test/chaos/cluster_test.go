@@ -72,6 +72,7 @@ func deploy(ctx context.Context, t *testing.T, seed uint64, runProxy func(func(c
 	case os.Getenv("EDGESYNC_TEST_LOG") != "":
 		pn.Log = os.Stderr
 	case p != "":
+		pn.LogLevel = "info" // raft's snapshot installs and compactions are info
 		f, err := os.Create(p)
 		if err != nil {
 			t.Fatal(err)

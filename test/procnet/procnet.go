@@ -41,6 +41,7 @@ type Net struct {
 	Bin, Dir, PKIDir string
 	AdminToken       string
 	Log              io.Writer // node output; nil discards
+	LogLevel         string    // node --log-level; "" means warn
 	hc               *http.Client
 }
 
@@ -176,7 +177,11 @@ func freeAddrs() (a addrSet, err error) {
 
 // Start launches the process.
 func (p *Proc) Start() error {
-	cmd := exec.Command(p.n.Bin, append([]string{"--log-level", "warn"}, p.Args...)...)
+	level := p.n.LogLevel
+	if level == "" {
+		level = "warn"
+	}
+	cmd := exec.Command(p.n.Bin, append([]string{"--log-level", level}, p.Args...)...)
 	if p.n.Log != nil {
 		cmd.Stdout, cmd.Stderr = p.n.Log, p.n.Log
 	}
