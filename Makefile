@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 CHAOS_DURATION ?= 10m
 CHAOS_SEEDS ?= $(shell od -An -N3 -tu4 /dev/urandom | tr -d ' ')
 
-.PHONY: all build demo test fmt-check vet unit fullsize bench fuzz chaos clean
+.PHONY: all build demo test fmt-check vet unit fullsize bench fuzz chaos crash clean
 
 all: build
 
@@ -48,6 +48,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+## crash: SIGKILL in the middle of snapshot, log truncation, Badger compaction, cache fill and offline
+##        import (quarantined from make test while its state-divergence finding is open)
+crash:
+	EDGESYNC_CRASH=1 $(GO) test -race -count=$(or $(CRASH_COUNT),3) -run '^TestCrash_StorageOperations$$' -v -timeout 30m ./test/
 
 ## chaos: nodes as processes under load and seeded faults for CHAOS_DURATION, once per seed in CHAOS_SEEDS
 ##        (e.g. make chaos CHAOS_SEEDS="1 2 3 4 5"); reports land in test/artifacts/chaos-SEED.json
