@@ -193,7 +193,7 @@ func New(cfg Config, sm StateMachine) (_ *Node, retErr error) {
 	// See doc.go: restoreOnStart above already brought the state DB up to
 	// the latest snapshot when needed; raft then replays only newer logs.
 	rc.NoSnapshotRestoreOnStart = true
-	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.stable, n.snaps, n.trans); err != nil {
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.stable, n.snaps, serialHeartbeats{n.trans}); err != nil {
 		return nil, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 

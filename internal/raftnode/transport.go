@@ -158,3 +158,30 @@ func (c *trackedConn) Close() error {
 	c.owner.mu.Unlock()
 	return c.Conn.Close()
 }
+
+// serialHeartbeats turns off hashicorp/raft's heartbeat fast path, so
+// heartbeats go through the main raft loop like every other RPC.
+//
+// The fast path handles a heartbeat on the transport goroutine; one that
+// carries a newer term bumps currentTerm and makes a deposed leader a
+// follower without synchronising with the leader loop, which may at that
+// moment dispatch a client entry stamped with the new term at an index the
+// new leader already used. Followers then keep their own entry (same index,
+// same term) and the logs diverge on committed entries. The chaos suite
+// caught it: a central leader SIGCONT'd after a pause wrote a command at
+// (5468, term 12) where the term-12 leader had written its no-op, and the
+// members applied different commands (hashicorp/raft#695, #701, unfixed in
+// v1.8.0). Serialised heartbeats can wait behind a log write; that costs
+// election slack, never safety.
+type serialHeartbeats struct {
+	*raft.NetworkTransport
+}
+
+// SetHeartbeatHandler ignores the handler: no fast path.
+func (serialHeartbeats) SetHeartbeatHandler(func(rpc raft.RPC)) {}
+
+// The wrapper must keep the optional interfaces raft looks for.
+var (
+	_ raft.WithPreVote = serialHeartbeats{}
+	_ raft.WithClose   = serialHeartbeats{}
+)
