@@ -272,13 +272,7 @@ func (d *deployment) waitDrained(timeout time.Duration) error {
 // range and their state DBs at one applied index.
 func (d *deployment) checkGroup(g []*node) (groupCheck, error) {
 	var gc groupCheck
-	digest := func(n *node, from, to uint64) (raftnode.Digest, error) {
-		var dg raftnode.Digest
-		ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
-		defer cancel()
-		err := n.Get(ctx, fmt.Sprintf("/api/v1/cluster/digest?from=%d&to=%d", from, to), &dg)
-		return dg, err
-	}
+	digest := d.digest
 	var last error
 	for range 40 {
 		var ds []raftnode.Digest
@@ -324,7 +318,10 @@ func (d *deployment) checkGroup(g []*node) (groupCheck, error) {
 			gc.Agree = true
 			return gc, nil
 		}
-		time.Sleep(300 * time.Millisecond) // a round is retried when entries landed between reads; bounded by the loop
+		// Entries landed between the reads: retry the round (bounded by the loop).
+		if !sleepCtx(d.ctx, 300*time.Millisecond) {
+			break
+		}
 	}
 	return gc, fmt.Errorf("no quiet moment to compare: %w", last)
 }
@@ -403,13 +400,7 @@ func indexOfDigest(ds []raftnode.Digest, d raftnode.Digest) int {
 // firstDifference bisects lo..hi with digests of a and b to the first index
 // whose entries differ, and describes both entries' terms there.
 func (d *deployment) firstDifference(a, b *node, lo, hi uint64) string {
-	get := func(n *node, from, to uint64) (raftnode.Digest, error) {
-		var dg raftnode.Digest
-		ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
-		defer cancel()
-		err := n.Get(ctx, fmt.Sprintf("/api/v1/cluster/digest?from=%d&to=%d", from, to), &dg)
-		return dg, err
-	}
+	get := d.digest
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		da, err1 := get(a, lo, mid)
@@ -447,4 +438,13 @@ func (d *deployment) keepData(seed uint64) {
 		}
 	}
 	d.t.Logf("data dirs kept under %s", filepath.Join(dst, fmt.Sprintf("chaos-%d-data", seed)))
+}
+
+// digest fetches n's raft log digest over from..to and its state digest.
+func (d *deployment) digest(n *node, from, to uint64) (raftnode.Digest, error) {
+	var dg raftnode.Digest
+	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+	defer cancel()
+	err := n.Get(ctx, fmt.Sprintf("/api/v1/cluster/digest?from=%d&to=%d", from, to), &dg)
+	return dg, err
 }
