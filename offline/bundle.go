@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/hostfs"
 )
 
 // Limits caps what reading a medium may cost. Zero fields mean the default.
@@ -245,7 +245,7 @@ func (m *Medium) scanDir(lim Limits) error {
 			m.Rejected = append(m.Rejected, EntryReject{name, ReasonSymlink, "symbolic link"})
 		case !fi.Mode().IsRegular():
 			m.Rejected = append(m.Rejected, EntryReject{name, ReasonNotRegular, "not a regular file: " + fi.Mode().Type().String()})
-		case hardLinked(fi):
+		case hostfs.HardLinked(fi):
 			m.Rejected = append(m.Rejected, EntryReject{name, ReasonSymlink, "hard link"})
 		case fi.Size() > lim.MaxFileBytes:
 			m.Rejected = append(m.Rejected, EntryReject{name, ReasonTooLarge, fmt.Sprintf("%d bytes, limit %d", fi.Size(), lim.MaxFileBytes)})
@@ -262,11 +262,6 @@ func (m *Medium) scanDir(lim Limits) error {
 	}
 	slices.SortFunc(m.Records, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	return err
-}
-
-func hardLinked(fi fs.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && st.Nlink > 1
 }
 
 // validRecordName checks Data/<device-id>/<name>.esr.

@@ -14,11 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/edgesync/edgesync/collector/probe"
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/hostfs"
 )
 
 // Collector exit codes, numbered after the product's getinv.vbs
@@ -202,14 +202,14 @@ func lockMedium(root string) (func(), error) {
 	if err != nil {
 		return nil, exitErr(ExitNotWritable, "medium not writable: %v", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := hostfs.TryLock(f); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, hostfs.ErrLocked) {
 			return nil, exitErr(ExitBusy, "another collection is running on this medium")
 		}
 		return nil, exitErr(ExitNotWritable, "lock medium: %v", err)
 	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return func() { hostfs.Unlock(f); f.Close() }, nil
 }
 
 // loadIdentity returns the device ID (the agent's when present) and the

@@ -9,11 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/hostfs"
 	"github.com/edgesync/edgesync/offline"
 	"github.com/edgesync/edgesync/offline/offlinetest"
 )
@@ -193,7 +193,7 @@ func TestCollectExitCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		if err := hostfs.TryLock(f); err != nil {
 			t.Fatal(err)
 		}
 		_, err = offline.Collect(context.Background(), offline.CollectConfig{KitDir: dir, StateDir: t.TempDir(), Silent: true, Inventory: inv})

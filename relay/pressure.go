@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/edgesync/edgesync/collector/api"
 	"github.com/edgesync/edgesync/internal/event"
+	"github.com/edgesync/edgesync/internal/hostfs"
 )
 
 // diskCheckInterval is how often the data disk's free space is read.
@@ -80,11 +79,7 @@ func (n *Node) leaderKnown() bool {
 
 // FreeBytes reports the free space of the filesystem holding dir.
 func FreeBytes(dir string) (uint64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return st.Bavail * uint64(st.Bsize), nil
+	return hostfs.FreeBytes(dir)
 }
 
 func (n *Node) checkDisk() {

@@ -24,7 +24,7 @@ func agentCommand() *cli.Command {
 				Usage:     "collect this machine's inventory and report it to the site's relays",
 				UsageText: "edgesync agent run --relay URL[,URL] --join-token T --state DIR [--once]",
 				Flags: append(relayFlags,
-					&cli.StringFlag{Name: "state", Value: "/var/lib/edgesync-agent", Usage: "state directory (device ID, token, spool)", EnvVars: []string{"EDGESYNC_AGENT_STATE"}},
+					&cli.StringFlag{Name: "state", Value: agent.DefaultStateDir, Usage: "state directory (device ID, token, spool)", EnvVars: []string{"EDGESYNC_AGENT_STATE"}},
 					&cli.BoolFlag{Name: "once", Usage: "collect once, send everything spooled, exit"},
 					&cli.DurationFlag{Name: "task-timeout", Value: agent.DefaultTaskTimeout, Usage: "stop a package's install command after this long (cause: command stopped)"},
 				),
@@ -48,7 +48,7 @@ func agentCommand() *cli.Command {
 				Usage:     "give this machine a new device ID (after cloning a disk image)",
 				UsageText: "edgesync agent reset-id --state DIR",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "state", Value: "/var/lib/edgesync-agent", Usage: "state directory", EnvVars: []string{"EDGESYNC_AGENT_STATE"}},
+					&cli.StringFlag{Name: "state", Value: agent.DefaultStateDir, Usage: "state directory", EnvVars: []string{"EDGESYNC_AGENT_STATE"}},
 				},
 				Action: func(c *cli.Context) error {
 					id, err := agent.ResetID(c.String("state"))

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgesync/edgesync/central"
+	"github.com/edgesync/edgesync/collector/agent"
 	"github.com/edgesync/edgesync/internal/csvx"
 	"github.com/edgesync/edgesync/offline"
 )
@@ -121,10 +122,10 @@ func offlineCommand() *cli.Command {
 }
 
 func defaultOfflineState() string {
-	if fi, err := os.Stat("/var/lib/edgesync-agent"); err == nil && fi.IsDir() {
-		return "/var/lib/edgesync-agent"
+	if fi, err := os.Stat(agent.DefaultStateDir); err == nil && fi.IsDir() {
+		return agent.DefaultStateDir
 	}
-	return "/var/lib/edgesync-offline"
+	return agent.DefaultOfflineStateDir
 }
 
 func kitCreate(c *cli.Context) error {

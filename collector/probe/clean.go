@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"reflect"
 	"strings"
 	"unicode"
 
@@ -19,32 +20,35 @@ func clean(s string) string {
 	}, s)
 }
 
+// cleanInventory cleans every string in inv, however deep, so a field added
+// to record.Inventory is cleaned without anyone remembering to list it.
 func cleanInventory(inv *record.Inventory) {
-	inv.Hostname = clean(inv.Hostname)
-	for _, p := range []*string{&inv.OS.Name, &inv.OS.Version, &inv.OS.Kernel, &inv.OS.Arch,
-		&inv.Hardware.Vendor, &inv.Hardware.Model, &inv.Hardware.Serial, &inv.Hardware.BIOS, &inv.Hardware.CPUModel} {
-		*p = clean(*p)
-	}
-	for i := range inv.Hardware.Disks {
-		d := &inv.Hardware.Disks[i]
-		d.Name, d.Model = clean(d.Name), clean(d.Model)
-	}
-	for i := range inv.Hardware.Interfaces {
-		n := &inv.Hardware.Interfaces[i]
-		n.Name, n.MAC = clean(n.Name), clean(n.MAC)
-		for j := range n.Addresses {
-			n.Addresses[j] = clean(n.Addresses[j])
+	cleanValue(reflect.ValueOf(inv).Elem())
+}
+
+func cleanValue(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(clean(v.String()))
+	case reflect.Struct:
+		for i := range v.NumField() {
+			cleanValue(v.Field(i))
 		}
-	}
-	for i := range inv.Software {
-		s := &inv.Software[i]
-		s.Name, s.Version, s.Publisher = clean(s.Name), clean(s.Version), clean(s.Publisher)
-	}
-	for i := range inv.Users {
-		inv.Users[i] = clean(inv.Users[i])
-	}
-	for k, v := range inv.CustomFields {
-		delete(inv.CustomFields, k)
-		inv.CustomFields[clean(k)] = clean(v)
+	case reflect.Slice:
+		for i := range v.Len() {
+			cleanValue(v.Index(i))
+		}
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+			return
+		}
+		m := make(map[string]string, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			m[clean(it.Key().String())] = clean(it.Value().String())
+		}
+		v.Clear()
+		for k, s := range m {
+			v.SetMapIndex(reflect.ValueOf(k), reflect.ValueOf(s))
+		}
 	}
 }

@@ -55,15 +55,18 @@ func TestCollect_FakeRoot(t *testing.T) {
 	}
 	want := record.Inventory{
 		Hostname: "pc-fixture-01",
-		OS:       record.OS{Name: "Debian GNU/Linux", Version: "12", Kernel: "6.1.0-18-amd64", Arch: "x86_64"},
+		Domain:   "corp.example.com",
+		OS:       record.OS{Name: "Debian GNU/Linux", Version: "12", Kernel: "6.1.0-18-amd64", Arch: "x86_64", Family: "linux"},
 		Hardware: record.Hardware{
-			Vendor: "LENOVO", Model: "20KH006JGE", Serial: "PF1ABCDE",
+			Vendor: "LENOVO", Model: "20KH006JGE", Serial: "PF1ABCDE", UUID: "4C4C4544-0042-3510-8052-B4C04F4E3432",
 			BIOS:     "LENOVO N23ET59W (1.34 ) (11/08/2018)",
-			CPUModel: "Intel(R) Core(TM) i5-8250U CPU @ 1.60GHz", CPUCores: 2,
+			CPUModel: "Intel(R) Core(TM) i5-8250U CPU @ 1.60GHz", CPUCores: 2, CPUThreads: 2,
 			MemoryBytes: 8049156 * 1024,
-			Disks:       []record.Disk{{Name: "sda", SizeBytes: 500118192 * 512, Model: "Samsung SSD 860"}},
-			Interfaces:  []record.Interface{{Name: "eth0", MAC: "52:54:00:12:34:56"}},
+			Disks:       []record.Disk{{Name: "sda", SizeBytes: 500118192 * 512, Model: "Samsung SSD 860", Type: "ssd", Serial: "S3Z9NB0K123456X"}},
+			Interfaces: []record.Interface{{Name: "eth0", MAC: "52:54:00:12:34:56",
+				Gateways: []string{"192.168.0.1"}, DNSServers: []string{"192.168.0.53", "2001:db8::53"}}},
 		},
+		LocalUsers: []string{"alice", "bob"},
 		Software: []record.Software{
 			{Name: "bash", Version: "5.2.15-2+b2", Publisher: "Matthias Klose <doko@debian.org>"},
 			{Name: "coreutils", Version: "9.1-1", Publisher: "Michael Stone <mstone@debian.org>"},

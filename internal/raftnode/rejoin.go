@@ -12,8 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/edgesync/edgesync/internal/hostfs"
 )
 
 // The rebuild runbook (docs/runbook.md, "Corrupt node data"): a node whose
@@ -69,16 +70,11 @@ func checkNotRunning(dir string, names []string) error {
 		if fi, err := os.Stat(p); err != nil || !fi.IsDir() || name == "snapshots" {
 			continue
 		}
-		f, err := os.Open(p)
+		busy, err := hostfs.DirInUse(p)
 		if err != nil {
 			return err
 		}
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		}
-		f.Close()
-		if err != nil {
+		if busy {
 			return fmt.Errorf("%w (%s is locked)", ErrInUse, p)
 		}
 	}

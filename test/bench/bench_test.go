@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Package bench measures the site against its baselines in one run:
 //
 //	go test -run '^$' -bench . -benchtime 1x ./test/bench/

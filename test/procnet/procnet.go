@@ -185,7 +185,7 @@ func (p *Proc) Start() error {
 	if p.n.Log != nil {
 		cmd.Stdout, cmd.Stderr = p.n.Log, p.n.Log
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.Name, err)
 	}

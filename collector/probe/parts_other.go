@@ -1,0 +1,5 @@
+//go:build !windows
+
+package probe
+
+func partsFor(Options) []part { return linuxParts }
