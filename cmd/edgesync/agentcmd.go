@@ -19,6 +19,8 @@ func agentCommand() *cli.Command {
 		Name:  "agent",
 		Usage: "run the endpoint agent, or simulate many",
 		Subcommands: []*cli.Command{
+			agentServiceCommand(), // agentsvccmd.go
+			agentInventoryCommand(),
 			{
 				Name:      "run",
 				Usage:     "collect this machine's inventory and report it to the site's relays",

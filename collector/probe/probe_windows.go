@@ -13,7 +13,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/yusufpapurcu/wmi"
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 
@@ -32,10 +31,6 @@ func partsFor(o Options) []part {
 // wmiTimeout bounds one WMI query: a wedged WMI service (it happens on PCs
 // with a corrupt repository) must not hold the collection forever.
 const wmiTimeout = 45 * time.Second
-
-// wmiClient tolerates classes that lack a property on older Windows (or
-// Wine) and NULL values, instead of failing the row.
-var wmiClient = &wmi.Client{AllowMissingFields: true, NonePtrZero: true}
 
 // collectWindows reads every source; each that fails is a warning in the
 // record, never a failed collection.
@@ -70,18 +65,13 @@ func collectWindows(ctx context.Context, _ Options, inv *record.Inventory) error
 		}
 		done := make(chan error, 1)
 		go func() {
-			if ns == "" {
-				done <- wmiClient.Query(q, dst)
-			} else {
-				done <- wmiClient.Query(q, dst, nil, ns)
-			}
+			done <- wmiQuery(q, ns, dst)
 		}()
 		select {
 		case err := <-done:
-			fail(part, wmiErr(err))
+			fail(part, err)
 		case <-time.After(wmiTimeout):
-			// The query goroutine holds the wmi package's lock until WMI
-			// answers; later queries would queue behind it.
+			// WMI is wedged; later queries would wait as long.
 			wmiOK = false
 			src.Errors[part] = fmt.Sprintf("WMI did not answer within %s", wmiTimeout)
 		case <-ctx.Done():
@@ -96,12 +86,13 @@ func collectWindows(ctx context.Context, _ Options, inv *record.Inventory) error
 	query("processor", "SELECT * FROM Win32_Processor", "", &src.Processor)
 	query("disks", "SELECT * FROM Win32_DiskDrive", "", &src.DiskDrive)
 	query("updates", "SELECT * FROM Win32_QuickFixEngineering", "", &src.QuickFix)
-	query("local users", "SELECT * FROM Win32_UserAccount WHERE LocalAccount = TRUE", "", &src.UserAccount)
 	query("video", "SELECT * FROM Win32_VideoController", "", &src.Video)
 	query("keyboard", "SELECT * FROM Win32_Keyboard", "", &src.Keyboard)
 	if clientEdition(src) {
 		query("antivirus", "SELECT * FROM AntiVirusProduct", `root\SecurityCenter2`, &src.Antivirus)
 	}
+	src.UserAccount, err = localUsers()
+	fail("local users", err)
 	src.Sessions, err = logonSessions()
 	fail("logged-on users", err)
 	src.Adapters, err = adapters()
@@ -109,16 +100,6 @@ func collectWindows(ctx context.Context, _ Options, inv *record.Inventory) error
 
 	*inv = buildWindows(src)
 	return nil
-}
-
-// wmiErr keeps a field-mismatch from the wmi package (a property the class
-// lacks here) from reading as a failure: the rows were loaded.
-func wmiErr(err error) error {
-	var fm *wmi.ErrFieldMismatch
-	if errors.As(err, &fm) {
-		return nil
-	}
-	return err
 }
 
 // clientEdition reports whether SecurityCenter2 exists: it does on client
@@ -209,6 +190,9 @@ func readUninstall() ([]uninstallKey, error) {
 		flag uint32
 	}{{"x64", registry.WOW64_64KEY}, {"x86", registry.WOW64_32KEY}} {
 		keys, err := readUninstallUnder(registry.LOCAL_MACHINE, uninstallPath, v.flag)
+		if errors.Is(err, registry.ErrNotExist) {
+			continue // no program registered in this view
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s view: %w", v.name, err))
 		}
@@ -266,6 +250,75 @@ func readUninstallUnder(root registry.Key, path string, view uint32) ([]uninstal
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+var (
+	netapi32        = windows.NewLazySystemDLL("netapi32.dll")
+	procNetUserEnum = netapi32.NewProc("NetUserEnum")
+)
+
+// userInfo1 is USER_INFO_1.
+type userInfo1 struct {
+	Name        *uint16
+	Password    *uint16
+	PasswordAge uint32
+	Priv        uint32
+	HomeDir     *uint16
+	Comment     *uint16
+	Flags       uint32
+	ScriptPath  *uint16
+}
+
+const (
+	filterNormalAccount = 0x2
+	ufAccountDisable    = 0x2
+	maxPreferredLength  = 0xFFFFFFFF
+	nerrMoreData        = 234
+)
+
+// localUsers lists the local accounts with NetUserEnum: on a domain member
+// WMI's Win32_UserAccount would walk the whole domain. Level 1 carries the
+// disabled flag; where it is refused (Wine knows only level 0) names alone.
+func localUsers() ([]win32UserAccount, error) {
+	if err := procNetUserEnum.Find(); err != nil {
+		return nil, err
+	}
+	out, err := netUserEnum(1)
+	if errors.Is(err, windows.ERROR_INVALID_LEVEL) {
+		out, err = netUserEnum(0)
+	}
+	return out, err
+}
+
+func netUserEnum(level uintptr) ([]win32UserAccount, error) {
+	var out []win32UserAccount
+	var resume uint32
+	for range 1000 {
+		var buf *byte
+		var read, total uint32
+		r, _, _ := procNetUserEnum.Call(0, level, filterNormalAccount, uintptr(unsafe.Pointer(&buf)),
+			maxPreferredLength, uintptr(unsafe.Pointer(&read)), uintptr(unsafe.Pointer(&total)), uintptr(unsafe.Pointer(&resume)))
+		if r != 0 && r != nerrMoreData {
+			return out, fmt.Errorf("NetUserEnum: %w", windows.Errno(r))
+		}
+		if buf != nil {
+			if level == 1 {
+				for _, u := range unsafe.Slice((*userInfo1)(unsafe.Pointer(buf)), read) {
+					out = append(out, win32UserAccount{Name: windows.UTF16PtrToString(u.Name), LocalAccount: true,
+						Disabled: u.Flags&ufAccountDisable != 0})
+				}
+			} else {
+				for _, name := range unsafe.Slice((**uint16)(unsafe.Pointer(buf)), read) { // USER_INFO_0
+					out = append(out, win32UserAccount{Name: windows.UTF16PtrToString(name), LocalAccount: true})
+				}
+			}
+			windows.NetApiBufferFree(buf)
+		}
+		if r == 0 {
+			return out, nil
+		}
+	}
+	return out, errors.New("NetUserEnum: too many pages")
 }
 
 var (

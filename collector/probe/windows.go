@@ -245,7 +245,7 @@ func buildWindows(src *winSources) record.Inventory {
 	}
 	for _, d := range src.DiskDrive {
 		hw.Disks = append(hw.Disks, record.Disk{
-			Name: d.DeviceID, SizeBytes: d.Size, Model: strings.TrimSpace(d.Model),
+			Name: diskName(d.DeviceID), SizeBytes: d.Size, Model: strings.TrimSpace(d.Model),
 			Type: d.InterfaceType, Serial: strings.TrimSpace(d.SerialNumber),
 		})
 	}
@@ -347,6 +347,15 @@ func windowsSoftware(keys []uninstallKey) []record.Software {
 		return cmp.Or(strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), strings.Compare(a.Version, b.Version))
 	})
 	return out
+}
+
+// diskName undoes the doubled backslashes Wine puts in DeviceID
+// (`\\\\.\\PHYSICALDRIVE0` for Windows' `\\.\PHYSICALDRIVE0`).
+func diskName(id string) string {
+	if strings.HasPrefix(id, `\\\\`) {
+		return strings.ReplaceAll(id, `\\`, `\`)
+	}
+	return id
 }
 
 // placeholderSerial reports the strings OEMs leave in an unset serial.
