@@ -13,8 +13,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edgesync/edgesync/collector/probe"
 	"github.com/edgesync/edgesync/collector/record"
@@ -37,7 +39,33 @@ const (
 
 // MaxKitPath caps the kit directory's absolute path so the record path
 // (+ /Data/<32>/<name>.esr) stays far below PATH_MAX on every file system.
-const MaxKitPath = 1024
+// On Windows the cap is the product's: the tool folder at most 128
+// characters (manual-offline-inventory.md §1.6), so that <kit>\Data fits
+// the 133 characters its import accepts and every record path stays under
+// MAX_PATH (260) without the long-path opt-in.
+const (
+	MaxKitPath        = 1024
+	MaxKitPathWindows = 128
+)
+
+// checkKitPath applies the path rules of the medium: the length limit of
+// goos (in characters, not bytes: a Japanese folder name counts one per
+// character, as on the product) and no ASCII control characters.
+func checkKitPath(root, goos string) error {
+	limit, n := MaxKitPath, len(root)
+	if goos == "windows" {
+		limit, n = MaxKitPathWindows, utf8.RuneCountInString(root)
+	}
+	if n > limit {
+		return exitErr(ExitPathTooLong, "kit path is %d characters, limit %d: copy the EDGESYNC folder nearer the drive root", n, limit)
+	}
+	for _, r := range root {
+		if r < 0x20 || r == 0x7f {
+			return exitErr(ExitPathTooLong, "kit path %q holds a control character", root)
+		}
+	}
+	return nil
+}
 
 // DeviceKeyFile holds the device's ed25519 seed (hex) next to device_id.
 const DeviceKeyFile = "offline_key"
@@ -63,8 +91,11 @@ type CollectConfig struct {
 	StateDir string // where the device ID and key live (the agent's state dir when an agent is installed)
 	NoForm   bool   // do not ask the end-user form questions
 	Silent   bool   // no output, no form
-	In       io.Reader
-	Out      io.Writer
+	// SkipSoftware skips the installed-software search (the product's /s),
+	// whatever the kit's settings say.
+	SkipSoftware bool
+	In           io.Reader
+	Out          io.Writer
 	// Now and Inventory are for tests; nil means time.Now and probe.Collect.
 	Now       func() time.Time
 	Inventory func(ctx context.Context) (record.Inventory, error)
@@ -92,8 +123,8 @@ func Collect(ctx context.Context, cfg CollectConfig) (string, error) {
 	if fi, err := os.Stat(filepath.Join(root, RootDir)); err == nil && fi.IsDir() {
 		root = filepath.Join(root, RootDir)
 	}
-	if len(root) > MaxKitPath {
-		return "", exitErr(ExitPathTooLong, "kit path is %d bytes, limit %d", len(root), MaxKitPath)
+	if err := checkKitPath(root, runtime.GOOS); err != nil {
+		return "", err
 	}
 	kb, err := os.ReadFile(filepath.Join(root, KitFile))
 	if err != nil {
@@ -121,7 +152,9 @@ func Collect(ctx context.Context, cfg CollectConfig) (string, error) {
 	if inv.Hostname == "" && perr != nil {
 		return "", exitErr(ExitCollect, "collect inventory: %v", perr)
 	}
-	applySettings(&inv, kit.Settings)
+	settings := kit.Settings
+	settings.SkipSoftware = settings.SkipSoftware || cfg.SkipSoftware
+	applySettings(&inv, settings)
 	if !cfg.NoForm && !cfg.Silent && len(kit.Settings.FormQuestions) > 0 {
 		if err := askForm(cfg.In, cfg.Out, kit.Settings.FormQuestions, &inv); err != nil {
 			return "", err
@@ -291,9 +324,8 @@ func writeNew(dir, path string, data []byte) error {
 			return exitErr(ExitNotWritable, "rename: %v", err)
 		}
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := hostfs.SyncDir(dir); err != nil {
+		return exitErr(ExitNotWritable, "%v", err)
 	}
 	return nil
 }

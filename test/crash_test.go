@@ -428,7 +428,7 @@ func TestCrash_StorageOperations(t *testing.T) {
 	t.Run("offline-import", func(t *testing.T) {
 		const devices, per = 150, 2
 		medium := t.TempDir()
-		s.cli.ok(ctx, "offline", "kit", "create", "--out", medium, "--name", "crash-kit")
+		s.cli.ok(ctx, "offline", "kit", "create", "--out", medium, "--platform", "linux", "--name", "crash-kit")
 		start := time.Now().Add(-time.Hour).Truncate(time.Second)
 		ids, err := offlinetest.Collect(medium, filepath.Join(t.TempDir(), "state"), devices, per, 10, start)
 		if err != nil {

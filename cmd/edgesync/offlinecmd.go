@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,10 +30,18 @@ func offlineCommand() *cli.Command {
 				Usage: "collection kits",
 				Subcommands: []*cli.Command{{
 					Name:      "create",
-					Usage:     "ask central for a signed kit and write it with this binary onto a medium",
-					UsageText: "edgesync offline kit create --out DIR [--name NAME] [--encrypt] [--settings FILE]",
+					Usage:     "ask central for a signed kit and write it with the collectors for Windows and Linux onto a medium",
+					UsageText: "edgesync offline kit create --out DIR [--platform windows,linux] [--windows-binary PATH] [--linux-binary PATH] [--name NAME] [--encrypt] [--settings FILE]",
+					Description: "The medium gets EDGESYNC\\kit.json, EDGESYNC\\Data and, per platform, the collector and its launcher:\n" +
+						"edgesync.exe and collect.cmd for Windows, edgesync and collect.sh for Linux. The binary for the platform\n" +
+						"kit create runs on is this one; the other comes from --windows-binary / --linux-binary, or from\n" +
+						"bin/windows-amd64/edgesync.exe as `make build-windows` writes it (next to this binary or under the\n" +
+						"current directory).",
 					Flags: append([]cli.Flag{
 						&cli.StringFlag{Name: "out", Required: true, Usage: "medium root (EDGESYNC/ is created in it)"},
+						&cli.StringFlag{Name: "platform", Value: "windows,linux", Usage: "platforms the medium carries a collector for: windows, linux or both"},
+						&cli.StringFlag{Name: "windows-binary", Usage: "edgesync.exe to put on the medium (default: this binary on Windows, else bin/windows-amd64/edgesync.exe)"},
+						&cli.StringFlag{Name: "linux-binary", Usage: "Linux edgesync to put on the medium (default: this binary on Linux)"},
 						&cli.StringFlag{Name: "name", Usage: "kit name"},
 						&cli.BoolFlag{Name: "encrypt", Usage: "encrypt collected records to central (age X25519)"},
 						&cli.StringFlag{Name: "settings", Usage: "JSON file of collection settings (custom fields, form questions, parts); changing them bumps the generation"},
@@ -43,7 +52,7 @@ func offlineCommand() *cli.Command {
 			{
 				Name:      "collect",
 				Usage:     "collect this computer's inventory into one sealed record on the medium",
-				UsageText: "edgesync offline collect --kit DIR [--no-form] [--silent] [--state DIR]",
+				UsageText: "edgesync offline collect --kit DIR [--no-form] [--silent] [--skip-software] [--state DIR]",
 				Description: "Exit codes (after the product's getinv.vbs): 0 success; 10001 form cancelled; 10011 bad arguments;\n" +
 					"10031 another collection is running on this medium; 10051 medium path too long; 10101 collection failed;\n" +
 					"10102 medium not writable; 10105 kit invalid or tampered; 10106 device ID or key on this machine corrupt.",
@@ -51,6 +60,7 @@ func offlineCommand() *cli.Command {
 					&cli.StringFlag{Name: "kit", Usage: "medium root or its EDGESYNC folder (default: next to this binary)"},
 					&cli.BoolFlag{Name: "no-form", Usage: "do not ask the end-user form questions (/u)"},
 					&cli.BoolFlag{Name: "silent", Usage: "no output and no form (/silent)"},
+					&cli.BoolFlag{Name: "skip-software", Usage: "skip the installed-software search (/s)"},
 					&cli.StringFlag{Name: "state", Value: defaultOfflineState(), Usage: "device ID and key directory: the agent's state dir when an agent is installed", EnvVars: []string{"EDGESYNC_AGENT_STATE"}},
 				},
 				Action: func(c *cli.Context) error {
@@ -63,7 +73,7 @@ func offlineCommand() *cli.Command {
 						kit = filepath.Dir(exe)
 					}
 					_, err := offline.Collect(c.Context, offline.CollectConfig{KitDir: kit, StateDir: c.String("state"),
-						NoForm: c.Bool("no-form"), Silent: c.Bool("silent"), In: os.Stdin, Out: c.App.Writer})
+						NoForm: c.Bool("no-form"), Silent: c.Bool("silent"), SkipSoftware: c.Bool("skip-software"), In: os.Stdin, Out: c.App.Writer})
 					var ee *offline.ExitError
 					if errors.As(err, &ee) {
 						msg := ee.Err.Error()
@@ -129,6 +139,14 @@ func defaultOfflineState() string {
 }
 
 func kitCreate(c *cli.Context) error {
+	platforms, err := offline.ParsePlatforms(c.String("platform"))
+	if err != nil {
+		return usageError("--platform: %v", err)
+	}
+	bins, err := kitBinaries(c, platforms)
+	if err != nil {
+		return err
+	}
 	a, err := newAdminClient(c)
 	if err != nil {
 		return err
@@ -153,49 +171,59 @@ func kitCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	root := filepath.Join(c.String("out"), offline.RootDir)
-	if err := os.MkdirAll(filepath.Join(root, offline.DataDir), 0o755); err != nil {
+	root, err := offline.WriteMedium(offline.MediumConfig{Root: c.String("out"), Kit: kit, Binaries: bins})
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(root, offline.KitFile), kit, 0o644); err != nil {
-		return err
+	w := c.App.Writer
+	fmt.Fprintf(w, "kit %s (generation %d) written to %s\n", k.ID, k.Generation, root)
+	for _, p := range platforms {
+		fmt.Fprintf(w, "  %s collector from %s\n", p, bins[p])
 	}
-	if err := copySelf(filepath.Join(root, offline.BinaryName)); err != nil {
-		return fmt.Errorf("copy binary onto the medium: %w", err)
+	fmt.Fprintln(w, "on each offline computer run from the medium:")
+	for _, p := range platforms {
+		if p == offline.PlatformWindows {
+			fmt.Fprintf(w, "  Windows: %s [/u] [/s] [/silent]\n", filepath.Join(root, offline.LauncherName))
+		} else {
+			fmt.Fprintf(w, "  Linux:   sh %s [/u] [/s] [/silent]\n", filepath.Join(root, offline.ShellLauncherName))
+		}
 	}
-	fmt.Fprintf(c.App.Writer, "kit %s (generation %d) written to %s\non each offline computer run: %s/%s offline collect\n",
-		k.ID, k.Generation, root, root, offline.BinaryName)
 	return nil
 }
 
-func copySelf(dst string) error {
+// kitBinaries finds the collector binary of each platform: this binary for
+// its own OS, else the flag, else (Windows) what make build-windows wrote.
+func kitBinaries(c *cli.Context, platforms []offline.Platform) (map[offline.Platform]string, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	src, err := os.Open(exe)
-	if err != nil {
-		return err
+	out := map[offline.Platform]string{}
+	for _, p := range platforms {
+		flag := string(p) + "-binary"
+		switch {
+		case c.String(flag) != "":
+			out[p] = c.String(flag)
+		case string(p) == runtime.GOOS:
+			out[p] = exe
+		case p == offline.PlatformWindows:
+			built := filepath.Join("bin", "windows-amd64", offline.WindowsBinaryName)
+			for _, cand := range []string{filepath.Join(filepath.Dir(exe), "windows-amd64", offline.WindowsBinaryName), built} {
+				if fi, err := os.Stat(cand); err == nil && fi.Mode().IsRegular() {
+					out[p], _ = filepath.Abs(cand)
+					break
+				}
+			}
+			if out[p] == "" {
+				return nil, usageError("the kit needs a Windows collector and this binary is for %s: give --windows-binary PATH, "+
+					"or run `make build-windows` so that %s exists (or use --platform linux)", runtime.GOOS, built)
+			}
+		default:
+			return nil, usageError("the kit needs a %s collector and this binary is for %s: give --%s PATH (or leave %s out of --platform)",
+				p, runtime.GOOS, flag, p)
+		}
 	}
-	defer src.Close()
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
+	return out, nil
 }
 
 // finishReport prints a report and fails when anything was rejected.

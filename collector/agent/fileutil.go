@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/edgesync/edgesync/internal/hostfs"
 )
 
 // writeFileAtomic writes data to path via a fsynced temporary file and a
@@ -37,14 +39,4 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return syncDir(dir)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return hostfs.SyncDir(dir) }

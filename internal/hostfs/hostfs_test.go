@@ -62,3 +62,18 @@ func TestHardLinked(t *testing.T) {
 		t.Fatal("hard link not seen")
 	}
 }
+
+func TestSyncDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := SyncDir(dir); err != nil {
+		t.Fatalf("SyncDir of an existing dir: %v", err)
+	}
+	if runtime.GOOS != "windows" {
+		if err := SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("SyncDir of a missing dir = %v, want ErrNotExist", err)
+		}
+	}
+}

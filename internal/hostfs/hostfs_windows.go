@@ -64,3 +64,8 @@ func FreeBytes(dir string) (uint64, error) {
 // FileInfo on Windows does not carry the link count, and FAT32/exFAT media
 // (what USB sticks use) cannot hold hard links at all.
 func HardLinked(fs.FileInfo) bool { return false }
+
+// SyncDir is a no-op on Windows: NTFS and FAT journal or flush directory
+// entries with the file, and FlushFileBuffers on a directory handle is
+// refused with access denied.
+func SyncDir(string) error { return nil }
