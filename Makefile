@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 CHAOS_DURATION ?= 10m
 CHAOS_SEEDS ?= $(shell od -An -N3 -tu4 /dev/urandom | tr -d ' ')
 
-.PHONY: all build build-windows windows-check demo test fmt-check vet unit fullsize bench fuzz chaos crash clean
+.PHONY: all build build-windows windows-check test-windows demo test fmt-check vet unit fullsize bench fuzz chaos crash clean
 
 all: build
 
@@ -24,6 +24,11 @@ build-windows:
 windows-check:
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/edgesync
 	GOOS=windows GOARCH=amd64 $(GO) vet $(PKGS)
+
+## test-windows: the Windows binary under Wine against a Linux central and relay: the agent once and
+##               as a service, a kit's collect.cmd and offline collect, imports (installs Wine when missing)
+test-windows: build-windows
+	./test/windows/run.sh
 
 ## demo: a 1-node central, a 3-node relay site and simulated agents on 127.0.0.1 (Ctrl-C stops it)
 demo: build

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -90,7 +91,11 @@ func agentServiceCommand() *cli.Command {
 				Usage:     "what the service manager starts (runs in the foreground when started by hand)",
 				UsageText: "edgesync agent service run [--state DIR]",
 				Hidden:    true,
-				Flags:     []cli.Flag{state},
+				Flags: []cli.Flag{state,
+					// The installed command line says --service: detecting the
+					// service manager by its parent process (svc.IsWindowsService)
+					// fails where services.exe does not run in session 0 (Wine).
+					&cli.BoolFlag{Name: "service", Usage: "connect to the service manager (the installed command line sets it)"}},
 				Action: func(c *cli.Context) error {
 					dir := c.String("state")
 					cfg, err := service.LoadConfig(dir)
@@ -105,8 +110,10 @@ func agentServiceCommand() *cli.Command {
 						}
 						return a.Run(ctx)
 					}
-					if service.IsService() {
-						return service.RunService(run)
+					if service.IsService() || c.Bool("service") {
+						if err := service.RunService(run); !errors.Is(err, service.ErrNotService) {
+							return err
+						}
 					}
 					return run(c.Context, slog.Default())
 				},

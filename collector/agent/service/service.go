@@ -88,6 +88,10 @@ func LoadConfig(stateDir string) (Config, error) {
 	return c, c.Validate()
 }
 
+// ErrNotService is RunService's answer when no service manager started this
+// process: the caller runs in the foreground instead.
+var ErrNotService = errors.New("service: not started by the service manager")
+
 // State is what Status reports.
 type State struct {
 	Installed bool   `json:"installed"`

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -33,16 +34,19 @@ func Install(exe, stateDir string, c Config) error {
 		return fmt.Errorf("connect to the service manager (run as Administrator): %w", err)
 	}
 	defer m.Disconnect()
-	args := []string{"agent", "service", "run", "--state", stateDir}
+	args := []string{"agent", "service", "run", "--service", "--state", stateDir}
 	s, err := m.OpenService(Name)
 	if err == nil {
 		defer s.Close()
-		cfg, err := s.Config()
+		// Only the command line and start type change; ChangeServiceConfig
+		// directly, because mgr's Config/UpdateConfig also read and write the
+		// optional config2 parts, which some service managers (Wine) refuse.
+		cmd, err := windows.UTF16PtrFromString(commandLine(exe, args))
 		if err != nil {
-			return fmt.Errorf("read service %s: %w", Name, err)
+			return err
 		}
-		cfg.BinaryPathName = commandLine(exe, args)
-		if err := s.UpdateConfig(cfg); err != nil {
+		if err := windows.ChangeServiceConfig(s.Handle, windows.SERVICE_NO_CHANGE, mgr.StartAutomatic, windows.SERVICE_NO_CHANGE,
+			cmd, nil, nil, nil, nil, nil, nil); err != nil {
 			return fmt.Errorf("update service %s: %w", Name, err)
 		}
 	} else {
@@ -181,11 +185,27 @@ func Status() (State, error) {
 		return State{Installed: true}, fmt.Errorf("query %s: %w", Name, err)
 	}
 	out := State{Installed: true, State: stateName(st.State), PID: st.ProcessId}
-	if cfg, err := s.Config(); err == nil {
-		out.Command = cfg.BinaryPathName
-		out.StartType = startName(cfg.StartType)
+	if cmd, start, err := basicConfig(s); err == nil {
+		out.Command, out.StartType = cmd, startName(start)
 	}
 	return out, nil
+}
+
+// basicConfig reads the command line and start type with QueryServiceConfig
+// alone (see Install for why not mgr's Config).
+func basicConfig(s *mgr.Service) (string, uint32, error) {
+	var need uint32 = 1024
+	for {
+		buf := make([]byte, need)
+		p := (*windows.QUERY_SERVICE_CONFIG)(unsafe.Pointer(&buf[0]))
+		err := windows.QueryServiceConfig(s.Handle, p, need, &need)
+		if err == nil {
+			return windows.UTF16PtrToString(p.BinaryPathName), p.StartType, nil
+		}
+		if !errors.Is(err, windows.ERROR_INSUFFICIENT_BUFFER) || need > 1<<20 {
+			return "", 0, fmt.Errorf("query config of %s: %w", Name, err)
+		}
+	}
 }
 
 func stateName(s svc.State) string {
@@ -235,7 +255,11 @@ func RunService(run func(ctx context.Context, log *slog.Logger) error) error {
 	}
 	defer elog.Close()
 	log := slog.New(&eventHandler{elog: elog, level: slog.LevelInfo})
-	return svc.Run(Name, &handler{run: run, log: log})
+	err = svc.Run(Name, &handler{run: run, log: log})
+	if errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+		return ErrNotService
+	}
+	return err
 }
 
 type handler struct {
