@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +13,7 @@ import (
 	"github.com/edgesync/edgesync/internal/blobstore"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/node"
 	"github.com/edgesync/edgesync/internal/raftnode"
 	"github.com/edgesync/edgesync/internal/secret"
 	"github.com/edgesync/edgesync/sync/ingest"
@@ -29,10 +26,9 @@ const AdminTokenFile = "admin-token"
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
+	shell   *node.Node // data dir, listener, Raft, Run (internal/node)
 	raft    *raftnode.Node
 	ingest  *ingest.Server
-	ln      net.Listener
-	srv     *http.Server
 	reg     *prometheus.Registry
 	view    *adminView // console, audit (consoleview.go)
 	metrics *metrics
@@ -42,8 +38,6 @@ type Node struct {
 	blobs    *blobstore.Store // package blobs (packages.go)
 	blobKick chan struct{}
 	serves   blobServes
-
-	closeOnce sync.Once
 }
 
 // New opens stores and binds listeners; Run serves.
@@ -54,55 +48,43 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("central", cfg.NodeID), reg: prometheus.NewRegistry(),
+	n := &Node{cfg: cfg, log: cfg.Logger.With("central", cfg.NodeID),
 		blobKick: make(chan struct{}, 1), serves: blobServes{m: map[string]*BlobServe{}}}
-	bs, err := blobstore.Open(filepath.Join(cfg.DataDir, "blobs"))
+	shell, err := node.Open(node.Config{Role: "central", NodeID: cfg.NodeID, DataDir: cfg.DataDir,
+		RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAddr, HTTPListener: cfg.HTTPListener,
+		PKI: cfg.PKI, Raft: cfg.Raft, Bootstrap: cfg.Bootstrap, JoinURL: cfg.JoinURL, Logger: n.log, Registerer: cfg.Registerer})
 	if err != nil {
 		return nil, err
 	}
+	n.shell, n.reg = shell, shell.Registry()
+	if err := n.open(); err != nil {
+		if n.ingest != nil {
+			n.ingest.Close()
+		}
+		shell.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// open sets up what differs from a relay once the shell is open.
+func (n *Node) open() error {
+	cfg := n.cfg
+	bs, err := blobstore.Open(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return err
+	}
 	n.blobs = bs
 	n.metrics = newMetrics(n.reg)
-	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(n.reg); err != nil {
-			n.log.Warn("Metrics not registered", "err", err)
-		}
-	}
 	if cfg.Bootstrap {
-		tok, err := secret.LoadOrCreate(filepath.Join(cfg.DataDir, AdminTokenFile), cfg.AdminToken, secret.NewToken)
-		if err != nil {
-			return nil, err
-		}
-		n.adminToken = tok
-	}
-	ln := cfg.HTTPListener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("listen http: %w", err)
+		if n.adminToken, err = secret.LoadOrCreate(filepath.Join(cfg.DataDir, AdminTokenFile), cfg.AdminToken, secret.NewToken); err != nil {
+			return err
 		}
 	}
-	n.ln = ln
-
-	rc := cfg.Raft
-	rc.NodeID = cfg.NodeID
-	rc.Dir = cfg.DataDir
-	rc.RaftAddr = cfg.RaftAddr
-	rc.RaftAdvertise = cfg.RaftAdvertise
-	rc.HTTPAddr = "https://" + ln.Addr().String()
-	rc.TLS = cfg.PKI.PeerTLS()
-	rc.Logger = n.log
-	rc.Registerer = n.reg
-	rn, err := raftnode.New(rc, (*fsm)(n))
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("open raft node: %w", err)
+	if n.raft, err = n.shell.OpenRaft((*fsm)(n)); err != nil {
+		return err
 	}
-	n.raft = rn
-
-	is, err := ingest.Listen(ingest.Config{
+	if n.ingest, err = ingest.Listen(ingest.Config{
 		Addr:       cfg.SyncAddr,
 		TCPAddr:    cfg.SyncTCPAddr,
 		TLS:        cfg.PKI.ServerTLS(),
@@ -110,30 +92,19 @@ func New(cfg Config) (*Node, error) {
 		Registerer: n.reg,
 		Catalog:    (*distribution)(n),
 		Blobs:      (*distribution)(n),
-	}, (*registry)(n))
-	if err != nil {
-		rn.Close()
-		ln.Close()
-		return nil, fmt.Errorf("listen sync: %w", err)
+	}, (*registry)(n)); err != nil {
+		return fmt.Errorf("listen sync: %w", err)
 	}
-	n.ingest = is
+	n.log.Info("Sync listening", "quic", n.SyncAddr(), "tcp", n.SyncTCPAddr())
 	if n.view, err = newAdminView(n); err != nil {
-		is.Close()
-		rn.Close()
-		ln.Close()
-		return nil, err
+		return err
 	}
-	n.srv = &http.Server{
-		Handler:           n.routes(),
-		TLSConfig:         cfg.PKI.ServerTLS(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
-	return n, nil
+	n.shell.Serve(n.routes())
+	return nil
 }
 
 // URL is the admin API base URL.
-func (n *Node) URL() string { return "https://" + n.ln.Addr().String() }
+func (n *Node) URL() string { return n.shell.URL() }
 
 // SyncAddr is the bound QUIC address.
 func (n *Node) SyncAddr() string { return n.ingest.Addr().String() }
@@ -154,66 +125,12 @@ func (n *Node) Raft() *raftnode.Node { return n.raft }
 
 // Run serves until ctx is done.
 func (n *Node) Run(ctx context.Context) error {
-	defer n.close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	fail := func(err error) {
-		select {
-		case errc <- err:
-		default:
-		}
-		cancel()
-	}
-	wg.Go(func() {
-		if err := n.srv.ServeTLS(n.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fail(fmt.Errorf("serve https: %w", err))
-		}
-	})
-	wg.Go(func() {
-		if err := n.ingest.Run(ctx); err != nil {
-			fail(fmt.Errorf("ingest: %w", err))
-		}
-	})
-	wg.Go(func() { n.leadership(ctx) })
-	wg.Go(func() { n.view.run(ctx) })
-	wg.Go(func() { n.syncBlobs(ctx) })
-	if n.cfg.Bootstrap {
-		if err := n.raft.Bootstrap(); err != nil {
-			cancel()
-			wg.Wait()
-			return fmt.Errorf("bootstrap: %w", err)
-		}
-	} else {
-		wg.Go(func() {
-			if err := n.raft.Join(ctx, n.cfg.JoinURL); err != nil && ctx.Err() == nil {
-				fail(fmt.Errorf("join %s: %w", n.cfg.JoinURL, err))
-			}
-		})
-	}
-	n.log.Info("Central started", "https", n.URL(), "sync", n.SyncAddr(), "raft", n.cfg.RaftAddr)
-	<-ctx.Done()
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer shutCancel()
-	n.srv.Shutdown(shutCtx)
-	wg.Wait()
-	n.log.Info("Central stopped")
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
-	}
-}
-
-func (n *Node) close() {
-	n.closeOnce.Do(func() {
-		if err := n.raft.Close(); err != nil {
-			n.log.Warn("Raft close", "err", err)
-		}
-		n.ln.Close()
-	})
+	return n.shell.Run(ctx, nil,
+		node.Task{Name: "ingest", Run: n.ingest.Run},
+		node.Loop("leadership", n.leadership),
+		node.Loop("admin view", n.view.run),
+		node.Loop("blob sync", n.syncBlobs),
+	)
 }
 
 // leadership stores the bootstrap secrets once this cluster has a leader and

@@ -2,14 +2,9 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +13,7 @@ import (
 	"github.com/edgesync/edgesync/collector/api"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
+	"github.com/edgesync/edgesync/internal/node"
 	"github.com/edgesync/edgesync/internal/raftnode"
 	"github.com/edgesync/edgesync/internal/secret"
 	"github.com/edgesync/edgesync/sync/uplink"
@@ -33,9 +29,8 @@ const (
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
+	shell   *node.Node // data dir, listener, Raft, Run (internal/node)
 	raft    *raftnode.Node
-	ln      net.Listener
-	srv     *http.Server
 	up      *uplink.Uplink
 	batch   *batcher
 	dist    *distribution // catalog mirror and package cache (catalog.go, cache.go)
@@ -55,7 +50,6 @@ type Node struct {
 	audit  *auditLog   // admin actions into the site's Raft state (audit.go)
 	status *statusPage // the branch administrator's HTML page (statuspage.go)
 
-	closeOnce sync.Once
 }
 
 // New opens the node's stores and listeners. Run starts it.
@@ -66,40 +60,40 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	n := &Node{cfg: cfg, log: cfg.Logger.With("site", cfg.Site, "node", cfg.NodeID)}
+	shell, err := node.Open(node.Config{Role: "relay", NodeID: cfg.NodeID, DataDir: cfg.DataDir,
+		RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAddr, HTTPListener: cfg.HTTPListener,
+		PKI: cfg.PKI, Raft: cfg.Raft, Bootstrap: cfg.Bootstrap, JoinURL: cfg.JoinURL, Logger: n.log, Registerer: cfg.Registerer})
+	if err != nil {
+		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("site", cfg.Site, "node", cfg.NodeID), reg: prometheus.NewRegistry()}
+	n.shell, n.reg = shell, shell.Registry()
+	if err := n.open(); err != nil {
+		shell.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// open sets up what differs from central once the shell is open.
+func (n *Node) open() error {
+	cfg := n.cfg
 	n.metrics = newMetrics(n)
-	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(n.reg); err != nil {
-			n.log.Warn("Metrics not registered", "err", err)
-		}
-	}
 	if cfg.Bootstrap {
 		var err error
 		if n.joinToken, err = secret.LoadOrCreate(filepath.Join(cfg.DataDir, JoinTokenFile), cfg.JoinToken, func() string {
 			return api.NewJoinToken(cfg.Site, cfg.PKI.CAFingerprint()).String()
 		}); err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := api.ParseJoinToken(n.joinToken); err != nil {
-			return nil, fmt.Errorf("join token: %w", err)
+			return fmt.Errorf("join token: %w", err)
 		}
 		if n.adminToken, err = secret.LoadOrCreate(filepath.Join(cfg.DataDir, AdminTokenFile), cfg.AdminToken, secret.NewToken); err != nil {
-			return nil, err
+			return err
 		}
 	}
-
-	ln := cfg.HTTPListener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("listen http: %w", err)
-		}
-	}
-	n.ln = ln
-
+	// The uplink exists before Raft replays the log: Apply kicks it.
 	up, err := uplink.New(uplink.Config{
 		Site:       cfg.Site,
 		Node:       cfg.NodeID,
@@ -111,51 +105,28 @@ func New(cfg Config) (*Node, error) {
 		Registerer: n.reg,
 	}, &outbox{n: n})
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("uplink: %w", err)
+		return fmt.Errorf("uplink: %w", err)
 	}
 	n.up = up
-	rc := cfg.Raft
-	rc.NodeID = cfg.NodeID
-	rc.Dir = cfg.DataDir
-	rc.RaftAddr = cfg.RaftAddr
-	rc.RaftAdvertise = cfg.RaftAdvertise
-	rc.HTTPAddr = "https://" + ln.Addr().String()
-	rc.TLS = cfg.PKI.PeerTLS()
-	rc.Logger = n.log
-	rc.Registerer = n.reg
-	rn, err := raftnode.New(rc, (*fsm)(n))
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("open raft node: %w", err)
+	if n.raft, err = n.shell.OpenRaft((*fsm)(n)); err != nil {
+		return err
 	}
-	n.raft = rn
 	if err := n.initAdmin(); err != nil { // audit.go
-		rn.Close()
-		ln.Close()
-		return nil, fmt.Errorf("admin: %w", err)
+		return fmt.Errorf("admin: %w", err)
 	}
-
-	n.batch = newBatcher(rn.Propose, n.metrics.observeBatch)
+	n.batch = newBatcher(n.raft.Propose, n.metrics.observeBatch)
 	if n.dist, err = newDistribution(n); err != nil {
-		rn.Close()
-		ln.Close()
-		return nil, fmt.Errorf("distribution: %w", err)
+		return fmt.Errorf("distribution: %w", err)
 	}
-	n.srv = &http.Server{
-		Handler:           n.routes(),
-		TLSConfig:         cfg.PKI.ServerTLS(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
-	return n, nil
+	n.shell.Serve(n.routes())
+	return nil
 }
 
 // Addr is the HTTPS address the node serves.
-func (n *Node) Addr() string { return n.ln.Addr().String() }
+func (n *Node) Addr() string { return n.shell.Addr() }
 
 // URL is the node's HTTPS base URL.
-func (n *Node) URL() string { return "https://" + n.Addr() }
+func (n *Node) URL() string { return n.shell.URL() }
 
 // JoinToken is the site join token (bootstrap node only).
 func (n *Node) JoinToken() string { return n.joinToken }
@@ -171,69 +142,16 @@ func (n *Node) Uplink() *uplink.Uplink { return n.up }
 
 // Run serves until ctx is done, then stops everything it started.
 func (n *Node) Run(ctx context.Context) error {
-	defer n.close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	wg.Go(func() {
-		if err := n.srv.ServeTLS(n.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			select {
-			case errc <- fmt.Errorf("serve https: %w", err):
-			default:
-			}
-			cancel()
-		}
-	})
-	wg.Go(func() { n.batch.Run(ctx) })
-	wg.Go(func() { n.leadership(ctx) })
-	wg.Go(func() { n.monitor(ctx) })
-	wg.Go(func() { n.dist.run(ctx) })
-	wg.Go(func() { n.audit.run(ctx) })   // audit.go
-	wg.Go(func() { n.watchUplink(ctx) }) // uplinkwatch.go
-
-	if n.cfg.Bootstrap {
-		if err := n.raft.Bootstrap(); err != nil {
-			cancel()
-			wg.Wait()
-			return fmt.Errorf("bootstrap: %w", err)
-		}
-	} else {
-		wg.Go(func() {
-			if err := n.raft.Join(ctx, n.cfg.JoinURL); err != nil && ctx.Err() == nil {
-				n.log.Error("Join failed", "url", n.cfg.JoinURL, "err", err)
-				select {
-				case errc <- fmt.Errorf("join %s: %w", n.cfg.JoinURL, err):
-				default:
-				}
-				cancel()
-			}
-		})
-	}
-	n.log.Info("Relay started", "https", n.URL(), "raft", n.cfg.RaftAddr)
-	<-ctx.Done()
-	n.raiseBestEffort(event.ServiceStopped, event.Information, event.TypeSettings, "The relay service has stopped.")
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer shutCancel()
-	n.srv.Shutdown(shutCtx)
-	wg.Wait()
-	n.log.Info("Relay stopped")
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
-	}
-}
-
-func (n *Node) close() {
-	n.closeOnce.Do(func() {
-		if err := n.raft.Close(); err != nil {
-			n.log.Warn("Raft close", "err", err)
-		}
-		n.ln.Close()
-	})
+	return n.shell.Run(ctx, func() {
+		n.raiseBestEffort(event.ServiceStopped, event.Information, event.TypeSettings, "The relay service has stopped.")
+	},
+		node.Task{Name: "batcher", Run: n.batch.Run},
+		node.Loop("leadership", n.leadership),
+		node.Loop("monitor", n.monitor),
+		node.Loop("distribution", n.dist.run),
+		node.Loop("audit", n.audit.run),          // audit.go
+		node.Loop("uplink watch", n.watchUplink), // uplinkwatch.go
+	)
 }
 
 // leadership runs the uplink while this node leads the site.

@@ -1,0 +1,204 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgesync/edgesync/internal/pki"
+	"github.com/edgesync/edgesync/internal/raftnode"
+)
+
+// Config is the part of a node's configuration relay and central share.
+type Config struct {
+	Role          string // "relay" or "central": log lines and errors
+	NodeID        string
+	DataDir       string
+	RaftAddr      string
+	RaftAdvertise string
+	HTTPAddr      string
+	HTTPListener  net.Listener // replaces listening on HTTPAddr (tests)
+	PKI           *pki.Bundle
+	Raft          raftnode.Config
+	Bootstrap     bool
+	JoinURL       string
+	Logger        *slog.Logger // already carries the node's attributes
+	Registerer    prometheus.Registerer
+}
+
+// Task is one long-running part a node owns. It returns when its context is
+// done; an error before that stops the whole node.
+type Task struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Loop is a Task that can only stop with its context.
+func Loop(name string, run func(ctx context.Context)) Task {
+	return Task{Name: name, Run: func(ctx context.Context) error { run(ctx); return nil }}
+}
+
+// Node is the shared shell of one relay or central node.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	reg  *prometheus.Registry
+	ln   net.Listener
+	raft *raftnode.Node
+	srv  *http.Server
+
+	closeOnce sync.Once
+}
+
+// Open creates the data dir and the metrics registry and binds the HTTPS
+// listener. Raft opens in OpenRaft, once the caller has what its state
+// machine needs during log replay.
+func Open(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(n.reg); err != nil {
+			n.log.Warn("Metrics not registered", "err", err)
+		}
+	}
+	n.ln = cfg.HTTPListener
+	if n.ln == nil {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen http: %w", err)
+		}
+		n.ln = ln
+	}
+	return n, nil
+}
+
+// OpenRaft opens the Raft node over the data dir with sm as its state
+// machine; the peers reach this node's HTTP API at its listener.
+func (n *Node) OpenRaft(sm raftnode.StateMachine) (*raftnode.Node, error) {
+	rc := n.cfg.Raft
+	rc.NodeID = n.cfg.NodeID
+	rc.Dir = n.cfg.DataDir
+	rc.RaftAddr = n.cfg.RaftAddr
+	rc.RaftAdvertise = n.cfg.RaftAdvertise
+	rc.HTTPAddr = n.URL()
+	rc.TLS = n.cfg.PKI.PeerTLS()
+	rc.Logger = n.log
+	rc.Registerer = n.reg
+	rn, err := raftnode.New(rc, sm)
+	if err != nil {
+		return nil, fmt.Errorf("open raft node: %w", err)
+	}
+	n.raft = rn
+	return rn, nil
+}
+
+// Serve sets the handler of the node's HTTPS server (admin API, agent API,
+// metrics), served with the node's certificate.
+func (n *Node) Serve(h http.Handler) {
+	n.srv = &http.Server{
+		Handler:           h,
+		TLSConfig:         n.cfg.PKI.ServerTLS(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Registry is the node's metrics registry.
+func (n *Node) Registry() *prometheus.Registry { return n.reg }
+
+// Addr is the bound HTTPS address.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// URL is the node's HTTPS base URL.
+func (n *Node) URL() string { return "https://" + n.Addr() }
+
+// Close releases what Open and OpenRaft took; Run calls it on return. Use
+// it directly only when setting up failed before Run.
+func (n *Node) Close() {
+	n.closeOnce.Do(func() {
+		if n.raft != nil {
+			if err := n.raft.Close(); err != nil {
+				n.log.Warn("Raft close", "err", err)
+			}
+		}
+		n.ln.Close()
+	})
+}
+
+// Run serves HTTPS, runs tasks, bootstraps or joins the group and waits for
+// ctx. Then it calls beforeStop (while Raft still runs, e.g. to record a
+// stop event), shuts the HTTP server down, waits for every task and closes
+// Raft and the listener. It returns the first task's failure, if any.
+func (n *Node) Run(ctx context.Context, beforeStop func(), tasks ...Task) error {
+	defer n.Close()
+	if n.srv == nil || n.raft == nil {
+		return errors.New("node: Run before OpenRaft and Serve")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1) // the first failure
+	fail := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+		cancel()
+	}
+	wg.Go(func() {
+		if err := n.srv.ServeTLS(n.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("serve https: %w", err))
+		}
+	})
+	for _, t := range tasks {
+		wg.Go(func() {
+			if err := t.Run(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("Part stopped", "part", t.Name, "err", err)
+				fail(fmt.Errorf("%s: %w", t.Name, err))
+			}
+		})
+	}
+	if n.cfg.Bootstrap {
+		if err := n.raft.Bootstrap(); err != nil {
+			fail(fmt.Errorf("bootstrap: %w", err))
+		}
+	} else {
+		wg.Go(func() {
+			if err := n.raft.Join(ctx, n.cfg.JoinURL); err != nil && ctx.Err() == nil {
+				n.log.Error("Join failed", "url", n.cfg.JoinURL, "err", err)
+				fail(fmt.Errorf("join %s: %w", n.cfg.JoinURL, err))
+			}
+		})
+	}
+	if ctx.Err() == nil {
+		n.log.Info("Node started", "role", n.cfg.Role, "https", n.URL(), "raft", n.cfg.RaftAddr)
+	}
+	<-ctx.Done()
+	if beforeStop != nil {
+		beforeStop()
+	}
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer shutCancel()
+	n.srv.Shutdown(shutCtx)
+	wg.Wait()
+	n.log.Info("Node stopped", "role", n.cfg.Role)
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
