@@ -140,7 +140,7 @@ func (n *Node) Close() {
 
 // Run serves HTTPS, runs tasks, bootstraps or joins the group and waits for
 // ctx. Then it calls beforeStop (while Raft still runs, e.g. to record a
-// stop event), shuts the HTTP server down, waits for every task and closes
+// stop event; not after a failed bootstrap), shuts the HTTP server down, waits for every task and closes
 // Raft and the listener. It returns the first task's failure, if any.
 func (n *Node) Run(ctx context.Context, beforeStop func(), tasks ...Task) error {
 	defer n.Close()
@@ -171,8 +171,10 @@ func (n *Node) Run(ctx context.Context, beforeStop func(), tasks ...Task) error 
 			}
 		})
 	}
+	bootstrapped := true
 	if n.cfg.Bootstrap {
 		if err := n.raft.Bootstrap(); err != nil {
+			bootstrapped = false
 			fail(fmt.Errorf("bootstrap: %w", err))
 		}
 	} else {
@@ -187,7 +189,8 @@ func (n *Node) Run(ctx context.Context, beforeStop func(), tasks ...Task) error 
 		n.log.Info("Node started", "role", n.cfg.Role, "https", n.URL(), "raft", n.cfg.RaftAddr)
 	}
 	<-ctx.Done()
-	if beforeStop != nil {
+	// A node that never bootstrapped has no group to record its stop in.
+	if beforeStop != nil && bootstrapped {
 		beforeStop()
 	}
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
