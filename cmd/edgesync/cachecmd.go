@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
@@ -19,27 +17,13 @@ func cacheCommand() *cli.Command {
 		Name:  "cache",
 		Usage: "the package cache of one relay node (--server is that relay node's URL)",
 		Subcommands: []*cli.Command{
-			{
+			apiCommand[relay.CacheStatus]{
 				Name:      "list",
 				Usage:     "list the cached blobs with their packages, size and last use",
 				UsageText: "edgesync cache list --server https://RELAY:PORT [--json]",
-				Flags:     clientFlags,
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 0 {
-						return usageError("cache list takes no arguments")
-					}
-					a, err := newAdminClient(c)
-					if err != nil {
-						return err
-					}
-					var st relay.CacheStatus
-					if err := a.sendJSON(c.Context, http.MethodGet, "/api/v1/cache", nil, &st); err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, st)
-					}
-					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				Request:   func(*cli.Context, []string) (apiRequest, error) { return getRequest("/api/v1/cache"), nil },
+				Print: func(c *cli.Context, st relay.CacheStatus) error {
+					tw := newTable(c)
 					fmt.Fprintln(tw, "SHA-256\tSIZE\tPACKAGES\tNEEDED\tLAST USED")
 					for _, b := range st.Blobs {
 						pkgs := strings.Join(b.Packages, ",")
@@ -53,7 +37,7 @@ func cacheCommand() *cli.Command {
 						st.Node, len(st.Blobs), humanBytes(st.Bytes), st.Fetches, st.Resumes)
 					return nil
 				},
-			},
+			}.command(),
 			{
 				Name:  "verify",
 				Usage: "hash every cached blob; corrupt ones are removed (and fetched again if a task needs them)",
@@ -62,18 +46,15 @@ func cacheCommand() *cli.Command {
 				UsageText: "edgesync cache verify --server https://RELAY:PORT [--json]",
 				Flags:     clientFlags,
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 0 {
-						return usageError("cache verify takes no arguments")
-					}
-					a, err := newAdminClient(c)
-					if err != nil {
+					if _, err := interspersed(c, 0, 0, c.Command.UsageText); err != nil {
 						return err
 					}
-					var out struct {
+					// Not an apiCommand: it exits 1 on corrupt blobs, with --json too.
+					out, err := fetch[struct {
 						Node    string   `json:"node"`
 						Corrupt []string `json:"corrupt"`
-					}
-					if err := a.sendJSON(c.Context, http.MethodPost, "/api/v1/cache/verify", nil, &out); err != nil {
+					}](c, postRequest("/api/v1/cache/verify", nil))
+					if err != nil {
 						return err
 					}
 					if c.Bool("json") {
@@ -94,36 +75,24 @@ func cacheCommand() *cli.Command {
 					return nil
 				},
 			},
-			{
+			apiCommand[relay.EvictResult]{
 				Name:      "evict",
 				Usage:     "remove cached blobs no active task needs, least recently used first",
 				UsageText: "edgesync cache evict --server https://RELAY:PORT [--target-size SIZE] [--json]",
 				Description: "Without --target-size every blob no active task needs is removed; with it, blobs are removed\n" +
 					"least recently used first until the cache holds at most SIZE (e.g. 20GB, 512MiB). Blobs of\n" +
 					"active tasks are never removed, so the cache may stay above SIZE (at_target false).",
-				Flags: append([]cli.Flag{
+				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "target-size", Value: "0", Usage: "evict until the cache is at or under this size"},
-				}, clientFlags...),
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 0 {
-						return usageError("cache evict takes no arguments")
-					}
+				},
+				Request: func(c *cli.Context, _ []string) (apiRequest, error) {
 					target, err := humanize.ParseBytes(c.String("target-size"))
 					if err != nil || target > math.MaxInt64 {
-						return usageError("--target-size %q: want a size such as 20GB or 512MiB", c.String("target-size"))
+						return apiRequest{}, usageError("--target-size %q: want a size such as 20GB or 512MiB", c.String("target-size"))
 					}
-					a, err := newAdminClient(c)
-					if err != nil {
-						return err
-					}
-					var out relay.EvictResult
-					path := "/api/v1/cache/evict?target_size=" + strconv.FormatUint(target, 10)
-					if err := a.sendJSON(c.Context, http.MethodPost, path, nil, &out); err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, out)
-					}
+					return postRequest("/api/v1/cache/evict?target_size="+strconv.FormatUint(target, 10), nil), nil
+				},
+				Print: func(c *cli.Context, out relay.EvictResult) error {
 					fmt.Fprintf(c.App.Writer, "relay node %s: %d blobs evicted, %s freed; cache now %s (target %s)\n",
 						out.Node, len(out.Evicted), humanBytes(out.Freed), humanBytes(out.Bytes), humanBytes(out.TargetSize))
 					for _, s := range out.Evicted {
@@ -134,7 +103,7 @@ func cacheCommand() *cli.Command {
 					}
 					return nil
 				},
-			},
+			}.command(),
 		},
 	}
 }

@@ -32,8 +32,7 @@ func dbCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					a.hc.Timeout = 0 // a large state takes a while; the context still bounds it
-					resp, err := a.send(c.Context, http.MethodGet, "/api/v1/backup")
+					resp, err := a.open(c.Context, http.MethodGet, "/api/v1/backup", "", nil, 0) // as long as it takes; ctx bounds it
 					if err != nil {
 						return err
 					}

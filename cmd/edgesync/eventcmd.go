@@ -1,44 +1,14 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgesync/edgesync/central"
-	"github.com/edgesync/edgesync/internal/httpx"
 )
-
-// send makes an authenticated request and returns the open response when
-// its status is 200; other answers become errors.
-func (a *adminClient) send(ctx context.Context, method, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var e httpx.Error
-		if json.Unmarshal(body, &e) == nil && e.Code != "" {
-			return nil, fmt.Errorf("%s %s: %s (%s)", method, path, e.Message, e.Code)
-		}
-		return nil, fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	return resp, nil
-}
 
 func eventCommand() *cli.Command {
 	return &cli.Command{
@@ -56,8 +26,7 @@ func eventCommand() *cli.Command {
 					&cli.IntFlag{Name: "limit", Value: 200, Usage: "at most this many"},
 				}, clientFlags...),
 				Action: func(c *cli.Context) error {
-					a, err := newAdminClient(c)
-					if err != nil {
+					if _, err := interspersed(c, 0, 0, c.Command.UsageText); err != nil {
 						return err
 					}
 					q := url.Values{"limit": {strconv.Itoa(c.Int("limit"))}}
@@ -69,8 +38,8 @@ func eventCommand() *cli.Command {
 					if c.Bool("unacked") {
 						q.Set("unacked", "1")
 					}
-					var evs []central.EventView
-					if err := a.get(c.Context, "/api/v1/events?"+q.Encode(), &evs); err != nil {
+					evs, err := fetch[[]central.EventView](c, getRequest("/api/v1/events?"+q.Encode()))
+					if err != nil {
 						return err
 					}
 					// A relay answers unfiltered: filter here too.
@@ -83,7 +52,7 @@ func eventCommand() *cli.Command {
 					if c.Bool("json") {
 						return printJSON(c.App.Writer, out)
 					}
-					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					tw := newTable(c)
 					fmt.Fprintln(tw, "ID\tNO.\tSEVERITY\tTYPE\tSOURCE\tTIME\tACK\tMESSAGE")
 					for _, e := range out {
 						ack := ""
@@ -95,29 +64,23 @@ func eventCommand() *cli.Command {
 					return tw.Flush()
 				},
 			},
-			{
+			apiCommand[map[string]any]{
 				Name:      "ack",
 				Usage:     "acknowledge an event (recorded in central's Raft state and audit trail)",
 				UsageText: "edgesync event ack ID",
-				Flags:     clientFlags,
-				Action: func(c *cli.Context) error {
-					id, err := strconv.ParseUint(c.Args().First(), 10, 64)
-					if c.NArg() != 1 || err != nil {
-						return usageError("want one event ID (a number from `edgesync event list`)")
-					}
-					a, err := newAdminClient(c)
+				Args:      1,
+				Request: func(_ *cli.Context, args []string) (apiRequest, error) {
+					id, err := strconv.ParseUint(args[0], 10, 64)
 					if err != nil {
-						return err
+						return apiRequest{}, usageError("want one event ID (a number from `edgesync event list`)")
 					}
-					resp, err := a.send(c.Context, http.MethodPost, "/api/v1/events/"+strconv.FormatUint(id, 10)+"/ack")
-					if err != nil {
-						return err
-					}
-					resp.Body.Close()
-					fmt.Fprintf(c.App.Writer, "event %d acknowledged\n", id)
-					return nil
+					return postRequest("/api/v1/events/"+strconv.FormatUint(id, 10)+"/ack", nil), nil
 				},
-			},
+				Print: func(c *cli.Context, _ map[string]any) error {
+					_, err := fmt.Fprintf(c.App.Writer, "event %s acknowledged\n", c.Args().First())
+					return err
+				},
+			}.command(),
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -91,10 +92,11 @@ func offlineCommand() *cli.Command {
 				UsageText: "edgesync offline verify PATH [--json]",
 				Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 				Action: func(c *cli.Context) error {
-					if err := trailingFlags(c); err != nil {
+					path, err := mediumArg(c)
+					if err != nil {
 						return err
 					}
-					rep, err := offline.Verify(c.Args().Get(0), offline.Limits{})
+					rep, err := offline.Verify(path, offline.Limits{})
 					if err != nil {
 						return err
 					}
@@ -111,15 +113,15 @@ func offlineCommand() *cli.Command {
 					&cli.StringFlag{Name: "staging", Usage: "parent dir for archive staging"},
 				}, clientFlags...),
 				Action: func(c *cli.Context) error {
-					if err := trailingFlags(c); err != nil {
+					path, err := mediumArg(c)
+					if err != nil {
 						return err
 					}
 					a, err := newAdminClient(c)
 					if err != nil {
 						return err
 					}
-					a.hc.Timeout = 0 // large batches; the context bounds the run
-					rep, err := offline.Import(c.Context, c.Args().Get(0), offline.ImportConfig{Server: a.base, Token: a.token, HTTP: a.hc,
+					rep, err := offline.Import(c.Context, path, offline.ImportConfig{Server: a.base, Token: a.token, HTTP: a.hc,
 						DryRun: c.Bool("dry-run"), Strict: c.Bool("strict"), Progress: os.Stderr, StagingDir: c.String("staging")})
 					if err != nil {
 						return err
@@ -164,7 +166,7 @@ func kitCreate(c *cli.Context) error {
 		req.Settings = &s
 	}
 	var kit json.RawMessage
-	if err := a.post(c.Context, offline.KitsPath, req, &kit); err != nil {
+	if err := a.call(c.Context, http.MethodPost, offline.KitsPath, req, &kit); err != nil {
 		return err
 	}
 	k, err := offline.ParseKit(kit, nil)
@@ -271,43 +273,11 @@ func writeDeviceCSV(w io.Writer, devices []central.Device, encoding string) erro
 	return cw.Flush()
 }
 
-// trailingFlags applies flags written after PATH (`offline import PATH
-// --server URL`), which urfave/cli leaves as arguments, and checks that
-// exactly one PATH remains.
-func trailingFlags(c *cli.Context) error {
-	args := c.Args().Slice()
-	if len(args) == 0 {
-		return usageError("want exactly one PATH: a medium directory, .zip or .tar.zst")
+// mediumArg is the one PATH of `offline verify|import PATH [flags]`.
+func mediumArg(c *cli.Context) (string, error) {
+	args, err := interspersed(c, 1, 1, c.Command.UsageText+"\nPATH is a medium directory, .zip or .tar.zst")
+	if err != nil {
+		return "", err
 	}
-	isBool := map[string]bool{}
-	for _, f := range c.Command.Flags {
-		_, b := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			isBool[n] = b
-		}
-	}
-	for i := 1; i < len(args); i++ {
-		name, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if !strings.HasPrefix(args[i], "-") {
-			return usageError("want exactly one PATH, got %q and %q", args[0], args[i])
-		}
-		b, known := isBool[name]
-		if !known {
-			return usageError("flag provided but not defined: %s", args[i])
-		}
-		if !hasVal {
-			if b {
-				val = "true"
-			} else if i+1 < len(args) {
-				i++
-				val = args[i]
-			} else {
-				return usageError("flag %s needs a value", args[i])
-			}
-		}
-		if err := c.Set(name, val); err != nil {
-			return usageError("%s: %v", args[i], err)
-		}
-	}
-	return nil
+	return args[0], nil
 }

@@ -2,10 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/x509"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -22,111 +17,6 @@ import (
 	"github.com/edgesync/edgesync/central"
 	"github.com/edgesync/edgesync/internal/csvx"
 )
-
-// stream sends body (nil for none; size -1 when unknown) and decodes a 2xx
-// JSON answer into out. Unlike do it takes 201 Created and a streamed body,
-// and it has no overall timeout: a package upload takes as long as it
-// takes, bounded by ctx.
-func (a *adminClient) stream(ctx context.Context, method, path, contentType string, body io.Reader, size int64, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.ContentLength = size
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	hc := &http.Client{Transport: a.hc.Transport} // no Timeout
-	path, _, _ = strings.Cut(path, "?")           // errors name the route, not the query
-	resp, err := hc.Do(req)
-	if err != nil {
-		var uerr x509.UnknownAuthorityError
-		if errors.As(err, &uerr) {
-			return fmt.Errorf("%s: server certificate not trusted: pass --ca with the site or central ca.crt", a.base)
-		}
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s: %s (%s)", resp.Status, e.Message, e.Code)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
-}
-
-// sendJSON is stream with a JSON body.
-func (a *adminClient) sendJSON(ctx context.Context, method, path string, in, out any) error {
-	if in == nil {
-		return a.stream(ctx, method, path, "", nil, 0, out)
-	}
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	return a.stream(ctx, method, path, "application/json", bytes.NewReader(b), int64(len(b)), out)
-}
-
-// interspersed returns the positional arguments of c and applies flags
-// written after them (`package add FILE --name N`), which urfave/cli v2
-// leaves as arguments. want is the number of positional arguments.
-func interspersed(c *cli.Context, want int, usage string) ([]string, error) {
-	kind := map[string]bool{} // name → is a bool flag
-	for _, f := range c.Command.Flags {
-		_, b := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			kind[n] = b
-		}
-	}
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		if arg == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(arg, "-") || arg == "-" {
-			pos = append(pos, arg)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-		isBool, known := kind[name]
-		if !known {
-			return nil, usageError("flag provided but not defined: %s\nusage: %s", arg, usage)
-		}
-		if !hasVal {
-			if isBool {
-				val = "true"
-			} else if i+1 < len(args) {
-				i++
-				val = args[i]
-			} else {
-				return nil, usageError("flag %s needs a value\nusage: %s", arg, usage)
-			}
-		}
-		if err := c.Set(name, val); err != nil {
-			return nil, usageError("%s: %v", arg, err)
-		}
-	}
-	if len(pos) != want {
-		return nil, usageError("want %d argument(s), got %d\nusage: %s", want, len(pos), usage)
-	}
-	return pos, nil
-}
 
 // humanBytes prints a size in binary units.
 func humanBytes(n int64) string {
@@ -173,7 +63,7 @@ func packageCommand() *cli.Command {
 					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 				}, clientFlags...),
 				Action: func(c *cli.Context) error {
-					args, err := interspersed(c, 1, addUsage)
+					args, err := interspersed(c, 1, 1, addUsage)
 					if err != nil {
 						return err
 					}
@@ -235,7 +125,10 @@ func packageCommand() *cli.Command {
 						body = &r
 					}
 					var p central.Package
-					err = a.stream(c.Context, http.MethodPost, "/api/v1/packages?"+q.Encode(), "application/octet-stream", body, fi.Size(), &p)
+					resp, err := a.open(c.Context, http.MethodPost, "/api/v1/packages?"+q.Encode(), "application/octet-stream", body, fi.Size())
+					if err == nil {
+						err = decode(resp, &p)
+					}
 					if err != nil {
 						if bar != nil {
 							bar.Exit()
@@ -253,23 +146,13 @@ func packageCommand() *cli.Command {
 					return nil
 				},
 			},
-			{
+			apiCommand[[]central.Package]{
 				Name:      "list",
 				Usage:     "list packages",
 				UsageText: "edgesync package list [--json]",
-				Flags:     clientFlags,
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 0 {
-						return usageError("package list takes no arguments")
-					}
-					ps, err := listPackages(c)
-					if err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, ps)
-					}
-					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				Request:   func(*cli.Context, []string) (apiRequest, error) { return getRequest("/api/v1/packages"), nil },
+				Print: func(c *cli.Context, ps []central.Package) error {
+					tw := newTable(c)
 					fmt.Fprintln(tw, "PACKAGE\tTYPE\tSIZE\tSHA-256\tON THIS NODE\tREGISTERED")
 					for _, p := range ps {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Type, humanBytes(p.Size), short(p.SHA256), yesNo(p.Local), p.CreatedAt.Local().Format("2006-01-02 15:04"))
@@ -278,29 +161,17 @@ func packageCommand() *cli.Command {
 					fmt.Fprintf(c.App.Writer, "%d packages\n", len(ps))
 					return nil
 				},
-			},
-			{
+			}.command(),
+			apiCommand[central.Package]{
 				Name:      "show",
 				Usage:     "show one package",
 				UsageText: "edgesync package show NAME@VERSION [--json]",
-				Flags:     clientFlags,
-				Action: func(c *cli.Context) error {
-					args, err := interspersed(c, 1, "edgesync package show NAME@VERSION [--json]")
-					if err != nil {
-						return err
-					}
-					a, err := newAdminClient(c)
-					if err != nil {
-						return err
-					}
-					var p central.Package
-					if err := a.sendJSON(c.Context, http.MethodGet, "/api/v1/packages/"+url.PathEscape(args[0]), nil, &p); err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, p)
-					}
-					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				Args:      1,
+				Request: func(_ *cli.Context, args []string) (apiRequest, error) {
+					return getRequest("/api/v1/packages/" + url.PathEscape(args[0])), nil
+				},
+				Print: func(c *cli.Context, p central.Package) error {
+					tw := newTable(c)
 					for _, kv := range [][2]string{
 						{"Package", p.ID}, {"Name", p.Name}, {"Version", p.Version}, {"Type", p.Type},
 						{"Command", p.Command}, {"Destination", p.Dest}, {"Mode", p.Mode}, {"Description", p.Description},
@@ -313,32 +184,20 @@ func packageCommand() *cli.Command {
 					}
 					return tw.Flush()
 				},
-			},
-			{
+			}.command(),
+			apiCommand[map[string]any]{
 				Name:      "remove",
 				Usage:     "remove a package no task uses",
 				UsageText: "edgesync package remove NAME@VERSION [--json]",
-				Flags:     clientFlags,
-				Action: func(c *cli.Context) error {
-					args, err := interspersed(c, 1, "edgesync package remove NAME@VERSION [--json]")
-					if err != nil {
-						return err
-					}
-					a, err := newAdminClient(c)
-					if err != nil {
-						return err
-					}
-					var out map[string]any
-					if err := a.sendJSON(c.Context, http.MethodDelete, "/api/v1/packages/"+url.PathEscape(args[0]), nil, &out); err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, out)
-					}
-					fmt.Fprintf(c.App.Writer, "package %s removed\n", args[0])
-					return nil
+				Args:      1,
+				Request: func(_ *cli.Context, args []string) (apiRequest, error) {
+					return deleteRequest("/api/v1/packages/" + url.PathEscape(args[0])), nil
 				},
-			},
+				Print: func(c *cli.Context, _ map[string]any) error {
+					_, err := fmt.Fprintf(c.App.Writer, "package %s removed\n", c.Args().First())
+					return err
+				},
+			}.command(),
 			{
 				Name:      "export",
 				Usage:     "write the package list as CSV",
@@ -349,8 +208,8 @@ func packageCommand() *cli.Command {
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to FILE instead of standard output"},
 				}, clientFlags...),
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 0 {
-						return usageError("package export takes no arguments")
+					if _, err := interspersed(c, 0, 0, "edgesync package export --format csv [--encoding utf-8|utf-16le] [--output FILE]"); err != nil {
+						return err
 					}
 					if c.String("format") != "csv" {
 						return usageError("--format %q: want csv", c.String("format"))
@@ -360,7 +219,7 @@ func packageCommand() *cli.Command {
 					if err != nil {
 						return usageError("--encoding: %v", err)
 					}
-					ps, err := listPackages(c)
+					ps, err := fetch[[]central.Package](c, getRequest("/api/v1/packages"))
 					if err != nil {
 						return err
 					}
@@ -382,15 +241,6 @@ func packageCommand() *cli.Command {
 			},
 		},
 	}
-}
-
-func listPackages(c *cli.Context) ([]central.Package, error) {
-	a, err := newAdminClient(c)
-	if err != nil {
-		return nil, err
-	}
-	var ps []central.Package
-	return ps, a.sendJSON(c.Context, http.MethodGet, "/api/v1/packages", nil, &ps)
 }
 
 func yesNo(b bool) string {

@@ -78,7 +78,7 @@ func supportCommand() *cli.Command {
 					{"cluster.json", "/api/v1/cluster"}, {"sites.json", "/api/v1/sites"}, {"events.json", "/api/v1/events?limit=2000"},
 					{"audit.json", "/api/v1/audit?limit=2000"}, {"metrics.txt", "/metrics"},
 				} {
-					resp, err := a.send(c.Context, http.MethodGet, ep.path)
+					resp, err := a.open(c.Context, http.MethodGet, ep.path, "", nil, 0)
 					if err != nil {
 						problems = append(problems, err.Error())
 						continue

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -54,37 +53,27 @@ func localTime(t time.Time) string {
 
 func taskCommand() *cli.Command {
 	const createUsage = "edgesync task create --package NAME@VERSION (--devices ID,ID | --site S | --all) [--at TIME] [--json]"
-	taskID := func(c *cli.Context, usage string) (string, error) {
-		args, err := interspersed(c, 1, usage)
-		if err != nil {
-			return "", err
-		}
-		return args[0], nil
-	}
 	return &cli.Command{
 		Name:  "task",
 		Usage: "distribute packages to devices and watch the progress (against central)",
 		Subcommands: []*cli.Command{
-			{
+			apiCommand[central.TaskView]{
 				Name:  "create",
 				Usage: "distribute a package to devices, a site or every online-managed device",
 				Description: "Targets are resolved now: online-managed devices only; a device enrolled later is not\n" +
 					"a target. --at delays the start: RFC 3339, \"YYYY-MM-DD HH:MM\" (local time) or +DURATION.",
 				UsageText: createUsage,
-				Flags: append([]cli.Flag{
+				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "package", Aliases: []string{"p"}, Usage: "package ID (NAME@VERSION)"},
 					&cli.StringFlag{Name: "devices", Usage: "comma-separated device IDs"},
 					&cli.StringFlag{Name: "site", Usage: "every online-managed device of this site"},
 					&cli.BoolFlag{Name: "all", Usage: "every online-managed device"},
 					&cli.StringFlag{Name: "at", Usage: "start time (default: now)"},
-				}, clientFlags...),
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 0 {
-						return usageError("task create takes no arguments\nusage: %s", createUsage)
-					}
+				},
+				Request: func(c *cli.Context, _ []string) (apiRequest, error) {
 					req := central.TaskRequest{Package: c.String("package"), Devices: splitList(c.String("devices")), Site: c.String("site"), All: c.Bool("all")}
 					if req.Package == "" {
-						return usageError("--package is required\nusage: %s", createUsage)
+						return apiRequest{}, usageError("--package is required\nusage: %s", createUsage)
 					}
 					modes := 0
 					for _, b := range []bool{len(req.Devices) > 0, req.Site != "", req.All} {
@@ -93,60 +82,38 @@ func taskCommand() *cli.Command {
 						}
 					}
 					if modes != 1 {
-						return usageError("give exactly one of --devices, --site and --all\nusage: %s", createUsage)
+						return apiRequest{}, usageError("give exactly one of --devices, --site and --all\nusage: %s", createUsage)
 					}
 					for _, id := range req.Devices {
 						if !record.ValidDeviceID(id) {
-							return usageError("--devices: %q is not a device ID (32 lowercase hex characters)", id)
+							return apiRequest{}, usageError("--devices: %q is not a device ID (32 lowercase hex characters)", id)
 						}
 					}
 					if s := c.String("at"); s != "" {
 						at, err := parseAt(s, time.Now())
 						if err != nil {
-							return usageError("%v", err)
+							return apiRequest{}, usageError("%v", err)
 						}
 						req.At = at
 					}
-					a, err := newAdminClient(c)
-					if err != nil {
-						return err
-					}
-					var v central.TaskView
-					if err := a.sendJSON(c.Context, http.MethodPost, "/api/v1/tasks", req, &v); err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, v)
-					}
+					return postRequest("/api/v1/tasks", req), nil
+				},
+				Print: func(c *cli.Context, v central.TaskView) error {
 					when := "now"
 					if !v.At.IsZero() {
 						when = "at " + localTime(v.At)
 					}
-					fmt.Fprintf(c.App.Writer, "task %s created: package %s to %s (%d targets), starts %s\n", v.ID, v.Package, taskTarget(v), v.Total, when)
-					return nil
+					_, err := fmt.Fprintf(c.App.Writer, "task %s created: package %s to %s (%d targets), starts %s\n", v.ID, v.Package, taskTarget(v), v.Total, when)
+					return err
 				},
-			},
-			{
+			}.command(),
+			apiCommand[[]central.TaskView]{
 				Name:      "list",
 				Usage:     "list tasks with their progress",
 				UsageText: "edgesync task list [--json]",
-				Flags:     clientFlags,
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 0 {
-						return usageError("task list takes no arguments")
-					}
-					a, err := newAdminClient(c)
-					if err != nil {
-						return err
-					}
-					var ts []central.TaskView
-					if err := a.sendJSON(c.Context, http.MethodGet, "/api/v1/tasks", nil, &ts); err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, ts)
-					}
-					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				Request:   func(*cli.Context, []string) (apiRequest, error) { return getRequest("/api/v1/tasks"), nil },
+				Print: func(c *cli.Context, ts []central.TaskView) error {
+					tw := newTable(c)
 					fmt.Fprintln(tw, "TASK\tPACKAGE\tTARGET\tSTATE\tPROGRESS\tERRORS\tCREATED")
 					for _, t := range ts {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\n", t.ID, t.Package, taskTarget(t), t.State, t.Completed, t.Total, t.Errors, localTime(t.CreatedAt))
@@ -155,28 +122,16 @@ func taskCommand() *cli.Command {
 					fmt.Fprintf(c.App.Writer, "%d tasks\n", len(ts))
 					return nil
 				},
-			},
-			{
+			}.command(),
+			apiCommand[central.TaskView]{
 				Name:      "show",
 				Usage:     "show a task's progress and every target's status",
 				UsageText: "edgesync task show TASK [--json]",
-				Flags:     clientFlags,
-				Action: func(c *cli.Context) error {
-					id, err := taskID(c, "edgesync task show TASK [--json]")
-					if err != nil {
-						return err
-					}
-					a, err := newAdminClient(c)
-					if err != nil {
-						return err
-					}
-					var v central.TaskView
-					if err := a.sendJSON(c.Context, http.MethodGet, "/api/v1/tasks/"+url.PathEscape(id), nil, &v); err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, v)
-					}
+				Args:      1,
+				Request: func(_ *cli.Context, args []string) (apiRequest, error) {
+					return getRequest("/api/v1/tasks/" + url.PathEscape(args[0])), nil
+				},
+				Print: func(c *cli.Context, v central.TaskView) error {
 					w := c.App.Writer
 					fmt.Fprintf(w, "Task %s: package %s to %s, %s\n", v.ID, v.Package, taskTarget(v), v.State)
 					fmt.Fprintf(w, "Progress: %d/%d completed, %d errors", v.Completed, v.Total, v.Errors)
@@ -210,77 +165,48 @@ func taskCommand() *cli.Command {
 					}
 					return tw.Flush()
 				},
-			},
-			{
-				Name:      "stop",
-				Usage:     "stop a task (or one device of it) that has not started installing",
-				UsageText: "edgesync task stop TASK [--device ID] [--json]",
-				Flags:     append([]cli.Flag{&cli.StringFlag{Name: "device", Usage: "stop only this device"}}, clientFlags...),
-				Action:    taskOpAction("stop", "edgesync task stop TASK [--device ID] [--json]", taskID),
-			},
-			{
-				Name:      "retry",
-				Usage:     "run a task again at once for its failed and cancelled devices (or one of them)",
-				UsageText: "edgesync task retry TASK [--device ID] [--json]",
-				Flags:     append([]cli.Flag{&cli.StringFlag{Name: "device", Usage: "retry only this device"}}, clientFlags...),
-				Action:    taskOpAction("retry", "edgesync task retry TASK [--device ID] [--json]", taskID),
-			},
-			{
+			}.command(),
+			taskOp("stop", "stop a task (or one device of it) that has not started installing", "stopped"),
+			taskOp("retry", "run a task again at once for its failed and cancelled devices (or one of them)", "will retry"),
+			apiCommand[map[string]any]{
 				Name:      "remove",
 				Usage:     "remove a stopped or finished task",
 				UsageText: "edgesync task remove TASK [--json]",
-				Flags:     clientFlags,
-				Action: func(c *cli.Context) error {
-					id, err := taskID(c, "edgesync task remove TASK [--json]")
-					if err != nil {
-						return err
-					}
-					a, err := newAdminClient(c)
-					if err != nil {
-						return err
-					}
-					var out map[string]any
-					if err := a.sendJSON(c.Context, http.MethodDelete, "/api/v1/tasks/"+url.PathEscape(id), nil, &out); err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, out)
-					}
-					fmt.Fprintf(c.App.Writer, "task %s removed\n", id)
-					return nil
+				Args:      1,
+				Request: func(_ *cli.Context, args []string) (apiRequest, error) {
+					return deleteRequest("/api/v1/tasks/" + url.PathEscape(args[0])), nil
 				},
-			},
+				Print: func(c *cli.Context, _ map[string]any) error {
+					_, err := fmt.Fprintf(c.App.Writer, "task %s removed\n", c.Args().First())
+					return err
+				},
+			}.command(),
 		},
 	}
 }
 
-func taskOpAction(op, usage string, taskID func(*cli.Context, string) (string, error)) cli.ActionFunc {
-	return func(c *cli.Context) error {
-		id, err := taskID(c, usage)
-		if err != nil {
+// taskOp is `task stop` and `task retry`: POST /api/v1/tasks/ID/OP, for
+// the whole task or one device.
+func taskOp(op, usage, done string) *cli.Command {
+	return apiCommand[map[string]any]{
+		Name:      op,
+		Usage:     usage,
+		UsageText: "edgesync task " + op + " TASK [--device ID] [--json]",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "device", Usage: op + " only this device"}},
+		Args:      1,
+		Request: func(c *cli.Context, args []string) (apiRequest, error) {
+			path := "/api/v1/tasks/" + url.PathEscape(args[0]) + "/" + op
+			if dev := c.String("device"); dev != "" {
+				if !record.ValidDeviceID(dev) {
+					return apiRequest{}, usageError("--device %q: want a device ID (32 lowercase hex characters)", dev)
+				}
+				path += "?device=" + url.QueryEscape(dev)
+			}
+			return postRequest(path, nil), nil
+		},
+		Print: func(c *cli.Context, out map[string]any) error {
+			_, err := fmt.Fprintf(c.App.Writer, "task %s: %v device(s) %s\n", c.Args().First(), out[op], done)
 			return err
-		}
-		dev := c.String("device")
-		if dev != "" && !record.ValidDeviceID(dev) {
-			return usageError("--device %q: want a device ID (32 lowercase hex characters)", dev)
-		}
-		a, err := newAdminClient(c)
-		if err != nil {
-			return err
-		}
-		path := "/api/v1/tasks/" + url.PathEscape(id) + "/" + op
-		if dev != "" {
-			path += "?device=" + url.QueryEscape(dev)
-		}
-		var out map[string]any
-		if err := a.sendJSON(c.Context, http.MethodPost, path, nil, &out); err != nil {
-			return err
-		}
-		if c.Bool("json") {
-			return printJSON(c.App.Writer, out)
-		}
-		verb := map[string]string{"stop": "stopped", "retry": "will retry"}[op]
-		fmt.Fprintf(c.App.Writer, "task %s: %v device(s) %s\n", id, out[op], verb)
-		return nil
-	}
+		},
+	}.command()
 }
