@@ -1,7 +1,11 @@
 package test
 
 import (
+	"bytes"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -46,5 +50,78 @@ func TestDependencyDirection(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCmdHoldsNoLogic keeps cmd/ a thin layer of flags, requests and
+// printing: storage, consensus, the QUIC link and compression live in the
+// packages below it, so cmd/ imports none of them.
+func TestCmdHoldsNoLogic(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../cmd/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	banned := []string{"github.com/dgraph-io/badger", "github.com/hashicorp/raft", "github.com/quic-go/", "github.com/klauspost/compress", "net"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		for _, imp := range f[1:] {
+			for _, b := range banned {
+				if imp == b || (strings.HasSuffix(b, "/") || strings.Contains(b, ".")) && strings.HasPrefix(imp, b) {
+					t.Errorf("%s imports %s: that logic belongs in a package below cmd/", f[0], imp)
+				}
+			}
+		}
+	}
+}
+
+// TestEveryPackageHasDoc: each package says what it is for in its doc.go,
+// starting "Package NAME" (or "Command NAME" for a main package).
+func TestEveryPackageHasDoc(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.Dir}} {{.Name}}`, "../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dir, name, _ := strings.Cut(line, " ")
+		b, err := os.ReadFile(filepath.Join(dir, "doc.go"))
+		if err != nil {
+			t.Errorf("%s: no doc.go saying what package %s is for", dir, name)
+			continue
+		}
+		want := "// Package " + name + " "
+		if name == "main" {
+			want = "// Command "
+		}
+		if !strings.HasPrefix(string(b), want) {
+			t.Errorf("%s/doc.go does not open with %q", dir, want)
+		}
+	}
+}
+
+// TestNoLongFiles: no non-test source file over 800 lines; a file that
+// grows past that holds two things and wants splitting.
+func TestNoLongFiles(t *testing.T) {
+	const limit = 800
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "artifacts" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if n := bytes.Count(b, []byte("\n")); n > limit {
+			t.Errorf("%s: %d lines, over %d: split it by what it does", path, n, limit)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
