@@ -82,7 +82,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /api/v1/devices/{id}/records", admin(n.handleRecords))
 	mux.Handle("GET /api/v1/sites", admin(n.handleSites))
 	mux.Handle("POST /api/v1/offline/kits", admin(n.handleOfflineKit))           // offline.go
-	mux.Handle("POST /api/v1/offline/import", admin(n.handleOfflineImport))      // offline.go
+	mux.Handle("POST /api/v1/offline/import", admin(n.offlineImporter().ServeHTTP)) // offline.go
 	mux.Handle("GET /api/v1/offline/devices/{id}", admin(n.handleOfflineDevice)) // offline.go
 	// Distribution (packages.go, tasks.go).
 	mux.Handle("POST /api/v1/packages", admin(n.handlePackageAdd))

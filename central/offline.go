@@ -584,19 +584,66 @@ func (n *Node) handleOfflineKit(w http.ResponseWriter, r *http.Request) {
 // ImportOffline verifies a batch of sealed records and applies it (or, on
 // a dry run, reports what applying would do without changing anything).
 func (n *Node) ImportOffline(ctx context.Context, req *offline.ImportRequest) ([]offline.RecordResult, error) {
-	if len(req.Records) > offline.MaxRequestRecords {
-		return nil, fmt.Errorf("%d records in one request, limit %d", len(req.Records), offline.MaxRequestRecords)
+	return n.offlineImporter().Import(ctx, req)
+}
+
+// offlineImporter is central's side of an offline import: kits must be
+// ones this central issued, in their generation; encrypted records are
+// opened with central's age identity; records are applied by
+// applyOfflineImport, the same code a dry run runs over a read-only view.
+func (n *Node) offlineImporter() *offline.ImportServer {
+	return &offline.ImportServer{
+		Kit:          n.trustedKit,
+		CommandBytes: maxCommandBytes - 4096,
+		PerItem:      256,
+		Commit: func(ctx context.Context, acc []offline.Accepted, now time.Time, dry, strict bool) ([]offline.Outcome, error) {
+			c := &offlineImportCommand{At: now, Via: n.cfg.NodeID, Strict: strict, Items: make([]offlineItem, len(acc))}
+			for i, a := range acc {
+				c.Items[i] = offlineItem{Ledger: a.Opened.LedgerKey(), DeviceKey: a.Opened.Sealed.DeviceKey, KitID: a.Kit.ID, KitGen: a.Kit.Generation, Record: a.Record}
+			}
+			var out []itemResult
+			if dry {
+				err := n.raft.View(func(txn *badger.Txn) (err error) {
+					out, err = applyOfflineImport(&overlay{txn: txn, dry: true}, 0, c)
+					return err
+				})
+				if err != nil {
+					return nil, err
+				}
+			} else {
+				b, err := n.raft.Propose(ctx, c.encode())
+				if err != nil {
+					return nil, err
+				}
+				if err := resultError(b); err != nil {
+					return nil, err
+				}
+				if err := json.Unmarshal(b, &out); err != nil {
+					return nil, fmt.Errorf("offline import result: %w", err)
+				}
+			}
+			res := make([]offline.Outcome, len(out))
+			for i, r := range out {
+				res[i] = offline.Outcome{Outcome: r.Outcome, Reason: r.Reason, Warning: r.Warning}
+			}
+			return res, nil
+		},
 	}
+}
+
+// trustedKit checks a medium's kit.json against central's kit key and kit
+// registry, and returns central's age identity.
+func (n *Node) trustedKit(_ context.Context, raw json.RawMessage) (*offline.Kit, *age.X25519Identity, error) {
 	keys, err := n.offlineKeys(nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(keys.Seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("%w: this central has issued no kits", offline.ErrKit)
+		return nil, nil, fmt.Errorf("%w: this central has issued no kits", offline.ErrKit)
 	}
-	kit, err := offline.ParseKit(req.Kit, ed25519.NewKeyFromSeed(keys.Seed).Public().(ed25519.PublicKey))
+	kit, err := offline.ParseKit(raw, ed25519.NewKeyFromSeed(keys.Seed).Public().(ed25519.PublicKey))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var known offlineKit
 	var found bool
@@ -604,86 +651,16 @@ func (n *Node) ImportOffline(ctx context.Context, req *offline.ImportRequest) ([
 		found, err = kv.GetJSON(txn, key(prefixOfflineKit, kit.ID), &known)
 		return err
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !found || known.Generation != kit.Generation {
-		return nil, fmt.Errorf("%w: kit %s generation %d was not issued by this central", offline.ErrKit, kit.ID, kit.Generation)
+		return nil, nil, fmt.Errorf("%w: kit %s generation %d was not issued by this central", offline.ErrKit, kit.ID, kit.Generation)
 	}
 	id, err := age.ParseX25519Identity(keys.Age)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	now := time.Now().UTC()
-	opened, results := offline.CheckRecords(req, kit, id, now, record.Limits{})
-	var items []offlineItem
-	var idx []int
-	for i, o := range opened {
-		if o == nil {
-			continue
-		}
-		rec := *o.Record
-		rec.ReceivedAt, rec.Channel = now, record.ChannelUSB
-		rec.BundleID = offline.Provenance{KitID: kit.ID, KitGen: kit.Generation, DeviceKey: o.Sealed.DeviceKey, Payload: o.Payload}.String()
-		b, err := json.Marshal(&rec)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, offlineItem{Ledger: o.LedgerKey(), DeviceKey: o.Sealed.DeviceKey, KitID: kit.ID, KitGen: kit.Generation, Record: b})
-		idx = append(idx, i)
-	}
-	var out []itemResult
-	if req.DryRun {
-		err = n.raft.View(func(txn *badger.Txn) (err error) {
-			out, err = applyOfflineImport(&overlay{txn: txn, dry: true}, 0, &offlineImportCommand{At: now, Via: n.cfg.NodeID, Strict: req.Strict, Items: items})
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		for start := 0; start < len(items); {
-			end, size := start, 0
-			for end < len(items) && (end == start || size+len(items[end].Record)+256 < maxCommandBytes-4096) {
-				size += len(items[end].Record) + 256
-				end++
-			}
-			c := &offlineImportCommand{At: now, Via: n.cfg.NodeID, Strict: req.Strict, Items: items[start:end]}
-			b, err := n.raft.Propose(ctx, c.encode())
-			if err != nil {
-				return nil, err
-			}
-			if err := resultError(b); err != nil {
-				return nil, err
-			}
-			var part []itemResult
-			if err := json.Unmarshal(b, &part); err != nil || len(part) != end-start {
-				return nil, fmt.Errorf("offline import result: %v", err)
-			}
-			out = append(out, part...)
-			start = end
-		}
-	}
-	for j, i := range idx {
-		results[i].Outcome, results[i].Reason, results[i].Warning = out[j].Outcome, out[j].Reason, out[j].Warning
-	}
-	return results, nil
-}
-
-func (n *Node) handleOfflineImport(w http.ResponseWriter, r *http.Request) {
-	var req offline.ImportRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, offline.MaxRequestBytes*2)).Decode(&req); err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
-	}
-	res, err := n.ImportOffline(r.Context(), &req)
-	switch {
-	case errors.Is(err, offline.ErrKit):
-		httpx.WriteError(w, http.StatusBadRequest, "kit_invalid", err.Error())
-	case err != nil:
-		httpx.WriteError(w, http.StatusServiceUnavailable, "import_failed", err.Error())
-	default:
-		httpx.WriteJSON(w, http.StatusOK, offline.ImportResponse{Results: res})
-	}
+	return kit, id, nil
 }
 
 // OfflineDevice returns a device's stocktaking state.

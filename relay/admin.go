@@ -66,7 +66,7 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
 	mux.Handle("GET /api/v1/audit", admin(n.handleAudit))                   // audit.go
 	n.status.register(mux)                                                  // statuspage.go: /status
-	mux.Handle("POST /api/v1/offline/import", admin(n.handleOfflineImport)) // offline.go
+	mux.Handle("POST /api/v1/offline/import", admin(n.offlineImporter().ServeHTTP)) // offline.go
 	mux.Handle("GET /api/v1/cache", admin(n.handleCache))
 	mux.Handle("POST /api/v1/cache/verify", admin(n.handleCacheVerify))
 	mux.Handle("POST /api/v1/cache/evict", admin(n.handleCacheEvict))

@@ -12,14 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
+	"filippo.io/age"
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/cmdenc"
-	"github.com/edgesync/edgesync/internal/httpx"
 	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/offline"
 )
@@ -111,102 +110,78 @@ func applyOfflineItems(txn *badger.Txn, at time.Time, items []offlineItem) ([]by
 // ImportOffline verifies a batch of sealed records and commits the new ones
 // to the site outbox (a dry run only reports).
 func (n *Node) ImportOffline(ctx context.Context, req *offline.ImportRequest) ([]offline.RecordResult, error) {
-	if len(req.Records) > offline.MaxRequestRecords {
-		return nil, fmt.Errorf("%d records in one request, limit %d", len(req.Records), offline.MaxRequestRecords)
-	}
-	kit, err := offline.ParseKit(req.Kit, nil)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now().UTC()
-	opened, results := offline.CheckRecords(req, kit, nil, now, record.Limits{})
-	var items []offlineItem
-	var idx []int
-	for i, o := range opened {
-		if o == nil {
-			continue
-		}
-		if o.Record == nil {
-			results[i].Outcome, results[i].Reason = offline.OutcomeRejected, offline.ReasonEncryptedRelay
-			results[i].Detail = "encrypted to central: import this medium at central"
-			continue
-		}
-		rec := *o.Record
-		rec.ReceivedAt, rec.Channel, rec.SiteID, rec.RelayNode = now, record.ChannelUSB, n.cfg.Site, n.cfg.NodeID
-		rec.BundleID = offline.Provenance{KitID: kit.ID, KitGen: kit.Generation, DeviceKey: o.Sealed.DeviceKey, Payload: o.Payload}.String()
-		b, err := json.Marshal(&rec)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, offlineItem{Ledger: o.LedgerKey(), Record: b})
-		idx = append(idx, i)
-	}
-	var out []byte
-	if req.DryRun {
-		seen := map[string]bool{}
-		err = n.raft.View(func(txn *badger.Txn) error {
-			for _, it := range items {
-				_, err := txn.Get(append(append([]byte{}, prefixLedger...), it.Ledger...))
-				switch {
-				case err == nil || seen[string(it.Ledger)]:
-					out = append(out, 1)
-				case errors.Is(err, badger.ErrKeyNotFound):
-					out = append(out, 0)
-				default:
-					return err
-				}
-				seen[string(it.Ledger)] = true
+	return n.offlineImporter().Import(ctx, req)
+}
+
+// offlineImporter is a relay's side of an offline import. A relay cannot
+// prove a kit came from central (central re-checks kit, generation and
+// device key when the records arrive) and holds no age identity, so
+// encrypted records are refused. New records go to the outbox through the
+// site ledger, so a second copy at any node of the site is a duplicate.
+func (n *Node) offlineImporter() *offline.ImportServer {
+	return &offline.ImportServer{
+		Kit: func(_ context.Context, raw json.RawMessage) (*offline.Kit, *age.X25519Identity, error) {
+			kit, err := offline.ParseKit(raw, nil)
+			return kit, nil, err
+		},
+		Stamp:        func(rec *record.Record) { rec.SiteID, rec.RelayNode = n.cfg.Site, n.cfg.NodeID },
+		CommandBytes: maxCommandBytes - 4096,
+		PerItem:      128,
+		Commit: func(ctx context.Context, acc []offline.Accepted, now time.Time, dry, _ bool) ([]offline.Outcome, error) {
+			items := make([]offlineItem, len(acc))
+			for i, a := range acc {
+				items[i] = offlineItem{Ledger: a.Opened.LedgerKey(), Record: a.Record}
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		for start := 0; start < len(items); {
-			end, size := start, 0
-			for end < len(items) && (end == start || size+len(items[end].Record)+128 < maxCommandBytes-4096) {
-				size += len(items[end].Record) + 128
-				end++
-			}
-			b, err := n.raft.Propose(ctx, encodeOfflineImport(now, items[start:end]))
+			dup, err := n.commitOffline(ctx, items, now, dry)
 			if err != nil {
 				return nil, err
 			}
-			if err := resultError(b); err != nil {
-				return nil, err
+			out := make([]offline.Outcome, len(items))
+			for i := range out {
+				out[i].Outcome = offline.OutcomeImported
+				if dup[i] == 1 {
+					out[i].Outcome = offline.OutcomeDuplicate
+				} else {
+					out[i].Warning = "committed at site " + n.cfg.Site + "; central applies it when the uplink delivers it"
+				}
 			}
-			if len(b) != end-start {
-				return nil, fmt.Errorf("offline import: %d results for %d records", len(b), end-start)
-			}
-			out = append(out, b...)
-			start = end
-		}
+			return out, nil
+		},
 	}
-	for j, i := range idx {
-		results[i].Outcome = offline.OutcomeImported
-		if out[j] == 1 {
-			results[i].Outcome = offline.OutcomeDuplicate
-		} else {
-			results[i].Warning = "committed at site " + n.cfg.Site + "; central applies it when the uplink delivers it"
-		}
-	}
-	return results, nil
 }
 
-func (n *Node) handleOfflineImport(w http.ResponseWriter, r *http.Request) {
-	var req offline.ImportRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, offline.MaxRequestBytes*2)).Decode(&req); err != nil {
-		httpx.WriteError(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
+// commitOffline proposes items to the site outbox, or with dry looks them
+// up in the ledger; 1 marks a duplicate.
+func (n *Node) commitOffline(ctx context.Context, items []offlineItem, now time.Time, dry bool) ([]byte, error) {
+	if !dry {
+		b, err := n.raft.Propose(ctx, encodeOfflineImport(now, items))
+		if err != nil {
+			return nil, err
+		}
+		if err := resultError(b); err != nil {
+			return nil, err
+		}
+		if len(b) != len(items) {
+			return nil, fmt.Errorf("offline import: %d results for %d records", len(b), len(items))
+		}
+		return b, nil
 	}
-	res, err := n.ImportOffline(r.Context(), &req)
-	switch {
-	case errors.Is(err, offline.ErrKit):
-		httpx.WriteError(w, http.StatusBadRequest, "kit_invalid", err.Error())
-	case err != nil:
-		httpx.WriteError(w, http.StatusServiceUnavailable, "import_failed", err.Error())
-	default:
-		httpx.WriteJSON(w, http.StatusOK, offline.ImportResponse{Results: res})
-	}
+	out := make([]byte, 0, len(items))
+	seen := map[string]bool{}
+	err := n.raft.View(func(txn *badger.Txn) error {
+		for _, it := range items {
+			_, err := txn.Get(append(append([]byte{}, prefixLedger...), it.Ledger...))
+			switch {
+			case err == nil || seen[string(it.Ledger)]:
+				out = append(out, 1)
+			case errors.Is(err, badger.ErrKeyNotFound):
+				out = append(out, 0)
+			default:
+				return err
+			}
+			seen[string(it.Ledger)] = true
+		}
+		return nil
+	})
+	return out, err
 }
