@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 CHAOS_DURATION ?= 10m
 CHAOS_SEEDS ?= $(shell od -An -N3 -tu4 /dev/urandom | tr -d ' ')
 
-.PHONY: all build build-windows windows-check test-windows demo test fmt-check vet unit fullsize bench fuzz chaos crash clean
+.PHONY: docs all build build-windows windows-check test-windows demo test fmt-check vet unit fullsize bench fuzz chaos crash clean
 
 all: build
 
@@ -81,3 +81,7 @@ chaos:
 
 clean:
 	rm -rf bin
+
+## docs: render docs/architecture.dot to docs/architecture.svg (Graphviz as WebAssembly; no install)
+docs:
+	cd docs/gen && $(GO) run . ../architecture.dot ../architecture.svg

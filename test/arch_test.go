@@ -2,6 +2,8 @@ package test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -123,5 +125,28 @@ func TestNoLongFiles(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestArchitecturePictureIsCurrent: docs/architecture.svg was made from
+// the docs/architecture.dot in the tree (`make docs` stamps the source's
+// hash into the picture).
+func TestArchitecturePictureIsCurrent(t *testing.T) {
+	dot, err := os.ReadFile("../docs/architecture.dot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg, err := os.ReadFile("../docs/architecture.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(dot)
+	if want := "<!-- source architecture.dot sha256 " + hex.EncodeToString(sum[:]) + " -->"; !bytes.Contains(svg, []byte(want)) {
+		t.Errorf("docs/architecture.svg is older than docs/architecture.dot: run make docs")
+	}
+	for _, folder := range []string{"cmd/edgesync", "relay", "central", "sync/uplink", "sync/ingest", "sync/wire", "offline", "collector/agent", "collector/api", "internal/node", "internal/raftnode"} {
+		if !bytes.Contains(dot, []byte(folder)) {
+			t.Errorf("docs/architecture.dot does not show %s", folder)
+		}
 	}
 }
