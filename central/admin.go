@@ -81,9 +81,9 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /api/v1/devices/{id}/history", admin(n.handleHistory))
 	mux.Handle("GET /api/v1/devices/{id}/records", admin(n.handleRecords))
 	mux.Handle("GET /api/v1/sites", admin(n.handleSites))
-	mux.Handle("POST /api/v1/offline/kits", admin(n.handleOfflineKit))           // offline.go
+	mux.Handle("POST /api/v1/offline/kits", admin(n.handleOfflineKit))              // offline.go
 	mux.Handle("POST /api/v1/offline/import", admin(n.offlineImporter().ServeHTTP)) // offline.go
-	mux.Handle("GET /api/v1/offline/devices/{id}", admin(n.handleOfflineDevice)) // offline.go
+	mux.Handle("GET /api/v1/offline/devices/{id}", admin(n.handleOfflineDevice))    // offline.go
 	// Distribution (packages.go, tasks.go).
 	mux.Handle("POST /api/v1/packages", admin(n.handlePackageAdd))
 	mux.Handle("GET /api/v1/packages", admin(n.handlePackages))
@@ -296,19 +296,10 @@ func (n *Node) handleSites(w http.ResponseWriter, r *http.Request) {
 func (n *Node) Events(limit int) ([]event.Event, error) {
 	events := []event.Event{}
 	err := n.raft.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefixEvent
-		opts.Reverse = true
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(seqKey(prefixEvent, ^uint64(0))); it.Valid() && len(events) < limit; it.Next() {
-			var e event.Event
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
-				return err
-			}
+		return event.Newest(txn, prefixEvent, func(e event.Event) (bool, error) {
 			events = append(events, e)
-		}
-		return nil
+			return len(events) < limit, nil
+		})
 	})
 	return events, err
 }

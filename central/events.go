@@ -112,33 +112,24 @@ func (n *Node) EventList(f EventFilter) ([]EventView, error) {
 	}
 	out := []EventView{}
 	err := n.raft.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefixEvent
-		opts.Reverse = true
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(seqKey(prefixEvent, ^uint64(0))); it.Valid() && len(out) < f.Limit; it.Next() {
-			var v EventView
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &v.Event) }); err != nil {
-				return err
-			}
+		return event.Newest(txn, prefixEvent, func(e event.Event) (bool, error) {
+			v := EventView{Event: e}
 			if f.Severity != "" && v.Severity != f.Severity || f.Type != "" && v.Type != f.Type {
-				continue
+				return true, nil
 			}
 			var a eventAck
 			found, err := kv.GetJSON(txn, seqKey(prefixAck, v.ID), &a)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if found {
 				v.Acked, v.AckedBy, v.AckedAt = true, a.By, a.At
 			}
-			if f.Unacked && v.Acked {
-				continue
+			if !(f.Unacked && v.Acked) {
+				out = append(out, v)
 			}
-			out = append(out, v)
-		}
-		return nil
+			return len(out) < f.Limit, nil
+		})
 	})
 	return out, err
 }

@@ -64,8 +64,8 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("POST /api/v1/cluster/", n.audited(httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/"))))
 	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
 	mux.Handle("GET /api/v1/events", admin(n.handleEvents))
-	mux.Handle("GET /api/v1/audit", admin(n.handleAudit))                   // audit.go
-	n.status.register(mux)                                                  // statuspage.go: /status
+	mux.Handle("GET /api/v1/audit", admin(n.handleAudit))                           // audit.go
+	n.status.register(mux)                                                          // statuspage.go: /status
 	mux.Handle("POST /api/v1/offline/import", admin(n.offlineImporter().ServeHTTP)) // offline.go
 	mux.Handle("GET /api/v1/cache", admin(n.handleCache))
 	mux.Handle("POST /api/v1/cache/verify", admin(n.handleCacheVerify))
@@ -150,19 +150,10 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 func (n *Node) Events(limit int) ([]event.Event, error) {
 	events := []event.Event{}
 	err := n.raft.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefixEvent
-		opts.Reverse = true
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(seqKey(prefixEvent, ^uint64(0))); it.Valid() && len(events) < limit; it.Next() {
-			var e event.Event
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
-				return err
-			}
+		return event.Newest(txn, prefixEvent, func(e event.Event) (bool, error) {
 			events = append(events, e)
-		}
-		return nil
+			return len(events) < limit, nil
+		})
 	})
 	return events, err
 }

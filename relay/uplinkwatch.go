@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -84,24 +83,15 @@ func (n *Node) watchUplink(ctx context.Context) {
 func (n *Node) uplinkDownStands() bool {
 	down := false
 	n.raft.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefixEvent
-		opts.Reverse = true
-		it := txn.NewIterator(opts)
-		defer it.Close()
 		seen := 0
-		for it.Seek(seqKey(prefixEvent, ^uint64(0))); it.Valid() && seen < 2000; it.Next() {
+		return event.Newest(txn, prefixEvent, func(e event.Event) (bool, error) {
 			seen++
-			var e event.Event
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
-				return err
-			}
 			if e.Number == event.UplinkDown || e.Number == event.UplinkUp {
 				down = e.Number == event.UplinkDown
-				return nil
+				return false, nil
 			}
-		}
-		return nil
+			return seen < 2000, nil
+		})
 	})
 	return down
 }

@@ -56,3 +56,23 @@ func Append(txn *badger.Txn, prefix, countKey []byte, id uint64, e Event, limit 
 	}
 	return txn.Set(countKey, binary.BigEndian.AppendUint64(nil, n))
 }
+
+// Newest calls fn with the events stored under prefix (by Append), newest
+// first, until fn says no more or fails.
+func Newest(txn *badger.Txn, prefix []byte, fn func(e Event) (more bool, err error)) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	opts.Reverse = true
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(binary.BigEndian.AppendUint64(append([]byte{}, prefix...), ^uint64(0))); it.Valid(); it.Next() {
+		var e Event
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+			return err
+		}
+		if more, err := fn(e); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
