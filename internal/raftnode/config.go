@@ -28,6 +28,10 @@ type Config struct {
 	// RaftAdvertise is the address peers dial, when it differs from RaftAddr
 	// (NAT, a proxy in front of the node). Empty means RaftAddr.
 	RaftAdvertise string
+	// ClusterID is the ID of the cluster the data dir belongs to, "" when
+	// not known yet. Members answer it to joiners and refuse a joiner of
+	// another cluster. SetClusterID changes it.
+	ClusterID string
 	// HTTPAddr is this node's HTTP(S) base URL, e.g. "https://10.0.0.1:8080".
 	// It is replicated so followers can forward to the leader.
 	HTTPAddr string

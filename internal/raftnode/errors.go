@@ -3,6 +3,7 @@ package raftnode
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors returned by Node methods. Callers compare with errors.Is.
@@ -29,6 +30,9 @@ var (
 	ErrForbidden = errors.New("raftnode: forbidden")
 	// ErrBadSnapshot is returned when a snapshot stream is malformed.
 	ErrBadSnapshot = errors.New("raftnode: bad snapshot")
+	// ErrWrongCluster is returned by a member asked to add a node whose data
+	// dir belongs to another cluster (both cluster IDs known and different).
+	ErrWrongCluster = errors.New("raftnode: node belongs to another cluster")
 )
 
 // errStableNotFound is what StableStore.Get returns for a missing key. The
@@ -65,6 +69,7 @@ const (
 	codeBadRequest     = 6
 	codeUnknownMember  = 7
 	codeForbidden      = 8
+	codeWrongCluster   = 9
 	codeInternal       = 99
 )
 
@@ -77,13 +82,14 @@ var codeErrors = map[int]error{
 	codeBadRequest:     ErrBadRequest,
 	codeUnknownMember:  ErrUnknownMember,
 	codeForbidden:      ErrForbidden,
+	codeWrongCluster:   ErrWrongCluster,
 }
 
 func errorToCode(err error) int {
 	if err == nil {
 		return codeOK
 	}
-	for _, c := range []int{codeNotLeader, codeNoLeader, codeShutdown, codeTimeout, codeLeadershipLost, codeBadRequest, codeUnknownMember, codeForbidden} {
+	for _, c := range []int{codeNotLeader, codeNoLeader, codeShutdown, codeTimeout, codeLeadershipLost, codeBadRequest, codeUnknownMember, codeForbidden, codeWrongCluster} {
 		if errors.Is(err, codeErrors[c]) {
 			return c
 		}
@@ -99,6 +105,10 @@ func codeToError(code int, msg, leader string) error {
 		return nil
 	case codeNotLeader:
 		return &NotLeaderError{Leader: leader}
+	}
+	if code == codeWrongCluster {
+		// The member's message says which clusters differ; keep it.
+		return fmt.Errorf("%w: %s", ErrWrongCluster, strings.TrimPrefix(msg, ErrWrongCluster.Error()+": "))
 	}
 	if err, ok := codeErrors[code]; ok {
 		return err

@@ -22,7 +22,7 @@ import (
 //
 //	POST /raft/v1/apply       body: framed entry; 200 body: Apply result
 //	GET  /raft/v1/read-index  200 {"index":N}
-//	POST /raft/v1/join        {"id","raft_addr","http_addr"}
+//	POST /raft/v1/join        {"id","raft_addr","http_addr","cluster_id"}; 200 {"cluster_id"}
 //	POST /raft/v1/remove      {"id"}
 //	POST /raft/v1/transfer    {"id"} ("" = any)
 //	GET  /raft/v1/status      Status
@@ -41,6 +41,15 @@ type joinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
+	// ClusterID is the cluster the joiner's data dir belongs to, "" when
+	// none or unknown. Older peers neither send nor check it.
+	ClusterID string `json:"cluster_id,omitempty"`
+}
+
+// joinResponse tells the joiner which cluster it joined. Older peers
+// answer {}: the joiner then records the cluster as unknown.
+type joinResponse struct {
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 type idRequest struct {
@@ -104,6 +113,8 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case codeForbidden:
 		status = http.StatusForbidden
+	case codeWrongCluster:
+		status = http.StatusConflict
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		status = http.StatusGatewayTimeout
@@ -209,23 +220,42 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var req joinRequest
 	body, err := decodeJSONBody(w, r, &req)
 	if err == nil && (req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" ||
-		len(req.ID) > maxMetaField || len(req.HTTPAddr) > maxMetaField) {
+		len(req.ID) > maxMetaField || len(req.HTTPAddr) > maxMetaField || len(req.ClusterID) > maxMetaField) {
 		err = fmt.Errorf("%w: join needs id, raft_addr and http_addr", ErrBadRequest)
+	}
+	if own := n.ClusterID(); err == nil && req.ClusterID != "" && own != "" && req.ClusterID != own {
+		err = fmt.Errorf("%w: this member is of cluster %s, the data dir of node %s belongs to cluster %s",
+			ErrWrongCluster, own, req.ID, req.ClusterID)
 	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if n.forwardIfFollower(w, r, "/raft/v1/join", body, "join") {
-		return
-	}
 	ctx, cancel := requestContext(r)
 	defer cancel()
+	if !n.IsLeader() {
+		if r.Header.Get(headerForwarded) != "" {
+			writeError(w, n.notLeader())
+			return
+		}
+		b, err := n.forward(ctx, http.MethodPost, "/raft/v1/join", body, "join")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		var resp joinResponse
+		_ = json.Unmarshal(b, &resp) // an older leader answers {}
+		if resp.ClusterID == "" {
+			resp.ClusterID = n.ClusterID()
+		}
+		writeJSON(w, resp)
+		return
+	}
 	if err := n.addVoter(ctx, req); err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, struct{}{})
+	writeJSON(w, joinResponse{ClusterID: n.ClusterID()})
 }
 
 // addVoter replicates the joiner's HTTP address, then adds it as a voter
@@ -370,25 +400,34 @@ func (n *Node) remoteReadIndex(ctx context.Context) (uint64, error) {
 // as a voter; a follower forwards to the leader. It retries until it
 // succeeds or ctx is done. It is a no-op when the local configuration
 // already has this node at its current raft address.
+//
+// The request names the node's ClusterID, if known: a member of another
+// cluster refuses with ErrWrongCluster. When this node's ClusterID is
+// unknown, it takes the one the member answers (none from older peers).
 func (n *Node) Join(ctx context.Context, joinURL string) error {
 	if s, ok := n.configServer(n.cfg.NodeID); ok && s.Address == n.trans.LocalAddr() {
 		n.clearRejoinMarker()
 		return nil
 	}
-	body := mustJSON(joinRequest{ID: n.cfg.NodeID, RaftAddr: string(n.trans.LocalAddr()), HTTPAddr: n.cfg.HTTPAddr})
+	body := mustJSON(joinRequest{ID: n.cfg.NodeID, RaftAddr: string(n.trans.LocalAddr()), HTTPAddr: n.cfg.HTTPAddr, ClusterID: n.ClusterID()})
 	url := strings.TrimSuffix(joinURL, "/") + "/raft/v1/join"
 	wait := 50 * time.Millisecond
 	for {
 		if n.isClosing() {
 			return ErrShutdown
 		}
-		_, err := n.do(ctx, http.MethodPost, url, body, false)
+		b, err := n.do(ctx, http.MethodPost, url, body, false)
 		if err == nil {
-			n.logger.Info("Joined cluster", "via", joinURL)
+			var resp joinResponse
+			_ = json.Unmarshal(b, &resp) // older peers answer {}
+			if resp.ClusterID != "" && n.ClusterID() == "" {
+				n.SetClusterID(resp.ClusterID)
+			}
+			n.logger.Info("Joined cluster", "via", joinURL, "cluster", resp.ClusterID)
 			n.clearRejoinMarker()
 			return nil
 		}
-		if errors.Is(err, ErrBadRequest) || errors.Is(err, ErrForbidden) {
+		if errors.Is(err, ErrBadRequest) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrWrongCluster) {
 			return fmt.Errorf("raftnode: join via %s: %w", joinURL, err)
 		}
 		n.logger.Debug("Join attempt failed", "via", joinURL, "error", err)
@@ -404,6 +443,21 @@ func (n *Node) Join(ctx context.Context, joinURL string) error {
 		}
 		wait = min(wait*2, time.Second)
 	}
+}
+
+// PeerStatus asks the member at memberURL (its HTTP base URL) for its
+// Status, once: the cluster it belongs to and its members. A member that
+// cannot be dialled is reported as ErrNoLeader.
+func (n *Node) PeerStatus(ctx context.Context, memberURL string) (Status, error) {
+	var st Status
+	b, err := n.do(ctx, http.MethodGet, strings.TrimSuffix(memberURL, "/")+"/raft/v1/status", nil, false)
+	if err != nil {
+		return st, fmt.Errorf("raftnode: status of %s: %w", memberURL, err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("raftnode: status of %s: %w", memberURL, err)
+	}
+	return st, nil
 }
 
 // clearRejoinMarker removes the mark Wipe left once the node is a member

@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,7 @@ func TestErrorCodes_RoundTrip(t *testing.T) {
 		{"bad request", ErrBadRequest},
 		{"unknown member", ErrUnknownMember},
 		{"forbidden", ErrForbidden},
+		{"wrong cluster", ErrWrongCluster},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,6 +38,10 @@ func TestErrorCodes_RoundTrip(t *testing.T) {
 				t.Errorf("leader lost in round trip: %q", nle.Leader)
 			}
 		})
+	}
+	wc := fmt.Errorf("%w: member of cluster a, joiner of b", ErrWrongCluster)
+	if got := codeToError(errorToCode(wc), wc.Error(), ""); got.Error() != wc.Error() {
+		t.Errorf("wrong-cluster message after the round trip: %q, want %q", got, wc)
 	}
 	if c := errorToCode(errors.New("boom")); c != codeInternal {
 		t.Errorf("unknown error code = %d", c)

@@ -41,6 +41,10 @@ type Node struct {
 	leaderCh chan bool     // to the one LeaderCh consumer; cap 1, latest value wins
 	metaKick chan struct{} // cap 1: ask metaLoop to check our replicated HTTP address
 
+	// clusterID is the ID of the cluster this node belongs to, "" while
+	// unknown (Config.ClusterID, then SetClusterID).
+	clusterID atomic.Pointer[string]
+
 	// readyTerm is the term in which a barrier committed under our
 	// leadership, so CommitIndex is known to be current for read-index.
 	readyTerm atomic.Uint64
@@ -60,6 +64,7 @@ type Node struct {
 // Status is a point-in-time view of the node, for `cluster status`.
 type Status struct {
 	NodeID            string     `json:"node_id"`
+	ClusterID         string     `json:"cluster_id,omitempty"` // "" when unknown (and from older nodes)
 	State             string     `json:"state"`
 	Leader            LeaderInfo `json:"leader"`
 	Term              uint64     `json:"term"`
@@ -112,6 +117,7 @@ func New(cfg Config, sm StateMachine) (_ *Node, retErr error) {
 		metaKick: make(chan struct{}, 1),
 		obsCh:    make(chan raft.Observation, 16),
 	}
+	n.SetClusterID(cfg.ClusterID)
 	var closers []func() error
 	defer func() {
 		if retErr != nil {
@@ -302,6 +308,23 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// ClusterID is the ID of the cluster this node belongs to; "" when unknown.
+func (n *Node) ClusterID() string { return *n.clusterID.Load() }
+
+// SetClusterID records the cluster this node belongs to (its owner keeps
+// it on disk; raftnode only answers it to joiners and in Status).
+func (n *Node) SetClusterID(id string) { n.clusterID.Store(&id) }
+
+// HasState reports whether the node has raft state (a log, a term or a
+// snapshot): it was bootstrapped or has joined a cluster.
+func (n *Node) HasState() (bool, error) {
+	has, err := raft.HasExistingState(n.logs, n.stable, n.snaps)
+	if err != nil {
+		return false, fmt.Errorf("raftnode: read raft state: %w", err)
+	}
+	return has, nil
 }
 
 // Bootstrap makes this node a single-voter cluster if it has no raft state
@@ -686,6 +709,7 @@ func (n *Node) Status() Status {
 	snapIdx, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
 	return Status{
 		NodeID:            n.cfg.NodeID,
+		ClusterID:         n.ClusterID(),
 		State:             n.raft.State().String(),
 		Leader:            LeaderInfo{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr},
 		Term:              n.raft.CurrentTerm(),
