@@ -60,8 +60,8 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir is required"))
 	}
-	if c.Bootstrap == (c.JoinURL != "") {
-		errs = append(errs, errors.New("exactly one of bootstrap and join is required"))
+	if c.Bootstrap && c.JoinURL != "" {
+		errs = append(errs, errors.New("bootstrap and join exclude each other"))
 	}
 	if c.SyncAddr == "" {
 		errs = append(errs, errors.New("sync address is required"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -76,13 +77,17 @@ func (n *Node) open() error {
 	}
 	n.blobs = bs
 	n.metrics = newMetrics(n.reg)
-	if cfg.Bootstrap {
-		if n.adminToken, err = secret.LoadOrCreate(filepath.Join(cfg.DataDir, AdminTokenFile), cfg.AdminToken, secret.NewToken); err != nil {
-			return err
-		}
-	}
 	if n.raft, err = n.shell.OpenRaft((*fsm)(n)); err != nil {
 		return err
+	}
+	// The data dir that founded the cluster keeps the admin token made at
+	// bootstrap, whatever flags it restarts with (an older data dir that
+	// does not know how it was created still holds the file).
+	tokenPath := filepath.Join(cfg.DataDir, AdminTokenFile)
+	if _, serr := os.Stat(tokenPath); n.shell.Founder() || serr == nil {
+		if n.adminToken, err = secret.LoadOrCreate(tokenPath, cfg.AdminToken, secret.NewToken); err != nil {
+			return err
+		}
 	}
 	if n.ingest, err = ingest.Listen(ingest.Config{
 		Addr:       cfg.SyncAddr,

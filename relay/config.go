@@ -98,8 +98,8 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir is required"))
 	}
-	if c.Bootstrap == (c.JoinURL != "") {
-		errs = append(errs, errors.New("exactly one of bootstrap and join is required"))
+	if c.Bootstrap && c.JoinURL != "" {
+		errs = append(errs, errors.New("bootstrap and join exclude each other"))
 	}
 	if len(c.Centrals) == 0 {
 		errs = append(errs, errors.New("at least one central address is required"))

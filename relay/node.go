@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("site", cfg.Site, "node", cfg.NodeID)}
-	shell, err := node.Open(node.Config{Role: "relay", NodeID: cfg.NodeID, DataDir: cfg.DataDir,
+	shell, err := node.Open(node.Config{Role: "relay", Site: cfg.Site, NodeID: cfg.NodeID, DataDir: cfg.DataDir,
 		RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAddr, HTTPListener: cfg.HTTPListener,
 		PKI: cfg.PKI, Raft: cfg.Raft, Bootstrap: cfg.Bootstrap, JoinURL: cfg.JoinURL, Logger: n.log, Registerer: cfg.Registerer})
 	if err != nil {
@@ -79,20 +80,6 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) open() error {
 	cfg := n.cfg
 	n.metrics = newMetrics(n)
-	if cfg.Bootstrap {
-		var err error
-		if n.joinToken, err = secret.LoadOrCreate(filepath.Join(cfg.DataDir, JoinTokenFile), cfg.JoinToken, func() string {
-			return api.NewJoinToken(cfg.Site, cfg.PKI.CAFingerprint()).String()
-		}); err != nil {
-			return err
-		}
-		if _, err := api.ParseJoinToken(n.joinToken); err != nil {
-			return fmt.Errorf("join token: %w", err)
-		}
-		if n.adminToken, err = secret.LoadOrCreate(filepath.Join(cfg.DataDir, AdminTokenFile), cfg.AdminToken, secret.NewToken); err != nil {
-			return err
-		}
-	}
 	// The uplink exists before Raft replays the log: Apply kicks it.
 	up, err := uplink.New(uplink.Config{
 		Site:       cfg.Site,
@@ -111,6 +98,9 @@ func (n *Node) open() error {
 	if n.raft, err = n.shell.OpenRaft((*fsm)(n)); err != nil {
 		return err
 	}
+	if err := n.loadSecrets(); err != nil {
+		return err
+	}
 	if err := n.initAdmin(); err != nil { // audit.go
 		return fmt.Errorf("admin: %w", err)
 	}
@@ -119,6 +109,30 @@ func (n *Node) open() error {
 		return fmt.Errorf("distribution: %w", err)
 	}
 	n.shell.Serve(n.routes())
+	return nil
+}
+
+// loadSecrets reads (or, at the first bootstrap, creates) the site join
+// token and the admin token of the node whose data dir founded the site,
+// whatever flags it restarts with. A data dir from an older release that
+// does not know how it was created still holds the token file it made.
+func (n *Node) loadSecrets() error {
+	cfg := n.cfg
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, JoinTokenFile)); !n.shell.Founder() && err != nil {
+		return nil
+	}
+	var err error
+	if n.joinToken, err = secret.LoadOrCreate(filepath.Join(cfg.DataDir, JoinTokenFile), cfg.JoinToken, func() string {
+		return api.NewJoinToken(cfg.Site, cfg.PKI.CAFingerprint()).String()
+	}); err != nil {
+		return err
+	}
+	if _, err := api.ParseJoinToken(n.joinToken); err != nil {
+		return fmt.Errorf("join token: %w", err)
+	}
+	if n.adminToken, err = secret.LoadOrCreate(filepath.Join(cfg.DataDir, AdminTokenFile), cfg.AdminToken, secret.NewToken); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -19,7 +19,8 @@ import (
 
 // Config is the part of a node's configuration relay and central share.
 type Config struct {
-	Role          string // "relay" or "central": log lines and errors
+	Role          string // "relay" or "central": log lines, errors and the data dir's identity
+	Site          string // the relay's site; "" for central
 	NodeID        string
 	DataDir       string
 	RaftAddr      string
@@ -28,10 +29,15 @@ type Config struct {
 	HTTPListener  net.Listener // replaces listening on HTTPAddr (tests)
 	PKI           *pki.Bundle
 	Raft          raftnode.Config
-	Bootstrap     bool
-	JoinURL       string
-	Logger        *slog.Logger // already carries the node's attributes
-	Registerer    prometheus.Registerer
+	// Bootstrap and JoinURL (at most one) say how a data dir without raft
+	// state joins a cluster. A data dir with state needs neither: the node
+	// restarts in its cluster. Bootstrap on the data dir of the cluster it
+	// bootstrapped is a no-op; anything that names another cluster, node,
+	// role or site than the data dir's IdentityFile is refused.
+	Bootstrap  bool
+	JoinURL    string
+	Logger     *slog.Logger // already carries the node's attributes
+	Registerer prometheus.Registerer
 }
 
 // Task is one long-running part a node owns. It returns when its context is
@@ -54,6 +60,12 @@ type Node struct {
 	ln   net.Listener
 	raft *raftnode.Node
 	srv  *http.Server
+
+	// Set by OpenRaft (lifecycle.go); after it only Run's join task (or
+	// its check of --join) touches id.
+	start   startMode
+	id      Identity
+	founder bool
 
 	closeOnce sync.Once
 }
@@ -97,11 +109,28 @@ func (n *Node) OpenRaft(sm raftnode.StateMachine) (*raftnode.Node, error) {
 	rc.TLS = n.cfg.PKI.PeerTLS()
 	rc.Logger = n.log
 	rc.Registerer = n.reg
+	id, haveID, err := ReadIdentity(n.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if haveID {
+		if err := n.checkIdentity(id); err != nil {
+			return nil, err
+		}
+	}
+	rc.ClusterID = id.ClusterID
 	rn, err := raftnode.New(rc, sm)
 	if err != nil {
 		return nil, fmt.Errorf("open raft node: %w", err)
 	}
 	n.raft = rn
+	if err := n.plan(id, haveID); err != nil {
+		n.raft = nil
+		if cerr := rn.Close(); cerr != nil {
+			n.log.Warn("Raft close", "err", cerr)
+		}
+		return nil, err
+	}
 	return rn, nil
 }
 
@@ -115,6 +144,10 @@ func (n *Node) Serve(h http.Handler) {
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
 }
+
+// Founder reports whether this node's data dir bootstrapped its cluster, so
+// the secrets made at bootstrap (tokens) live in it; valid after OpenRaft.
+func (n *Node) Founder() bool { return n.founder }
 
 // Registry is the node's metrics registry.
 func (n *Node) Registry() *prometheus.Registry { return n.reg }
@@ -172,18 +205,28 @@ func (n *Node) Run(ctx context.Context, beforeStop func(), tasks ...Task) error 
 		})
 	}
 	bootstrapped := true
-	if n.cfg.Bootstrap {
+	switch n.start {
+	case startBootstrap:
 		if err := n.raft.Bootstrap(); err != nil {
 			bootstrapped = false
 			fail(fmt.Errorf("bootstrap: %w", err))
 		}
-	} else {
+	case startJoin:
 		wg.Go(func() {
-			if err := n.raft.Join(ctx, n.cfg.JoinURL); err != nil && ctx.Err() == nil {
+			if err := n.join(ctx); err != nil && ctx.Err() == nil {
 				n.log.Error("Join failed", "url", n.cfg.JoinURL, "err", err)
 				fail(fmt.Errorf("join %s: %w", n.cfg.JoinURL, err))
 			}
 		})
+	case startRestart:
+		if n.cfg.JoinURL != "" {
+			wg.Go(func() {
+				if err := n.checkJoinURL(ctx); err != nil {
+					n.log.Error("Refusing --join", "url", n.cfg.JoinURL, "err", err)
+					fail(err)
+				}
+			})
+		}
 	}
 	if ctx.Err() == nil {
 		n.log.Info("Node started", "role", n.cfg.Role, "https", n.URL(), "raft", n.cfg.RaftAddr)

@@ -29,7 +29,7 @@ func (counter) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 	return cmd
 }
 
-func open(t *testing.T) (*node.Node, *raftnode.Node) {
+func openBootstrap(t *testing.T) (*node.Node, *raftnode.Node) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := pki.Init(filepath.Join(dir, "pki")); err != nil {
@@ -61,7 +61,7 @@ func open(t *testing.T) (*node.Node, *raftnode.Node) {
 // TestRun_StopsInOrder: Run bootstraps, the parts run, beforeStop still has
 // a working Raft, and on return every goroutine and the listener are gone.
 func TestRun_StopsInOrder(t *testing.T) {
-	n, rn := open(t)
+	n, rn := openBootstrap(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	partStopped := make(chan struct{})
 	var proposedAtStop error = errors.New("beforeStop not called")
@@ -103,7 +103,7 @@ func TestRun_StopsInOrder(t *testing.T) {
 // TestRun_FailingPartStopsTheNode: a part's error stops every other part and
 // is what Run returns, named after the part.
 func TestRun_FailingPartStopsTheNode(t *testing.T) {
-	n, _ := open(t)
+	n, _ := openBootstrap(t)
 	boom := errors.New("boom")
 	otherStopped := make(chan struct{})
 	err := n.Run(context.Background(), nil,
