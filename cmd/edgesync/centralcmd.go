@@ -17,9 +17,13 @@ func centralCommand() *cli.Command {
 		Usage: "run a node of the central manager cluster",
 		Subcommands: []*cli.Command{{
 			Name:  "run",
-			Usage: "run a central node (bootstrap a new cluster or join one)",
+			Usage: "run a central node (its first start bootstraps a new cluster or joins one; later starts need neither flag)",
 			UsageText: "edgesync central run --data DIR --node-id ID --raft-addr HOST:PORT --sync-addr HOST:PORT\n" +
-				"   --http-addr HOST:PORT --pki DIR (--bootstrap | --join URL)",
+				"   --http-addr HOST:PORT --pki DIR [--bootstrap | --join URL]\n\n" +
+				"--bootstrap or --join is needed only on the first start of an empty data directory. A data directory\n" +
+				"with state restarts in its cluster without either; --bootstrap again on the node that bootstrapped is\n" +
+				"harmless, and flags that name another cluster or node than the data directory's cluster.json are\n" +
+				"refused.",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "data", Required: true, Usage: "data directory", EnvVars: []string{"EDGESYNC_CENTRAL_DATA"}},
 				&cli.StringFlag{Name: "node-id", Required: true, Usage: "node ID, unique in the cluster", EnvVars: []string{"EDGESYNC_CENTRAL_NODE_ID"}},
@@ -30,8 +34,8 @@ func centralCommand() *cli.Command {
 				&cli.StringFlag{Name: "http-addr", Value: d.HTTPAddr, Usage: "HTTPS address for the admin API and /metrics", EnvVars: []string{"EDGESYNC_CENTRAL_HTTP_ADDR"}},
 				&cli.StringFlag{Name: "pki", Required: true, Usage: "PKI directory with ca.crt and this node's certificate", EnvVars: []string{"EDGESYNC_PKI"}},
 				&cli.StringFlag{Name: "cert-name", Usage: "certificate name in --pki (default: the node ID)"},
-				&cli.BoolFlag{Name: "bootstrap", Usage: "start a new cluster with this node as its first member"},
-				&cli.StringFlag{Name: "join", Usage: "HTTPS URL of a member of the cluster to join", EnvVars: []string{"EDGESYNC_CENTRAL_JOIN"}},
+				&cli.BoolFlag{Name: "bootstrap", Usage: "first start only: found a new cluster with this node as its first member (harmless again on that node; refused on one that joined)", EnvVars: []string{"EDGESYNC_CENTRAL_BOOTSTRAP"}},
+				&cli.StringFlag{Name: "join", Usage: "first start only: HTTPS URL of a member of the cluster to join (refused if it is of another cluster than the data directory)", EnvVars: []string{"EDGESYNC_CENTRAL_JOIN"}},
 				&cli.StringFlag{Name: "admin-token", Usage: "admin token to use at bootstrap (default: generated)", EnvVars: []string{"EDGESYNC_ADMIN_TOKEN"}},
 				memoryLimitFlag("1GiB"),
 			},

@@ -20,9 +20,13 @@ func relayCommand() *cli.Command {
 		Usage: "run a relay node of a branch site",
 		Subcommands: []*cli.Command{{
 			Name:  "run",
-			Usage: "run a relay node (bootstrap a new site or join an existing one)",
+			Usage: "run a relay node (its first start bootstraps a new site or joins one; later starts need neither flag)",
 			UsageText: "edgesync relay run --data DIR --site SITE --node-id ID --raft-addr HOST:PORT --http-addr HOST:PORT\n" +
-				"   --central HOST:PORT[,HOST:PORT] --pki DIR (--bootstrap | --join URL)",
+				"   --central HOST:PORT[,HOST:PORT] --pki DIR [--bootstrap | --join URL]\n\n" +
+				"--bootstrap or --join is needed only on the first start of an empty data directory. A data directory\n" +
+				"with state restarts in its site without either; --bootstrap again on the node that bootstrapped is\n" +
+				"harmless, and flags that name another site, cluster or node than the data directory's cluster.json\n" +
+				"are refused.",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "data", Required: true, Usage: "data directory", EnvVars: []string{"EDGESYNC_RELAY_DATA"}},
 				&cli.StringFlag{Name: "site", Required: true, Usage: "site ID (must match the certificate)", EnvVars: []string{"EDGESYNC_RELAY_SITE"}},
@@ -33,8 +37,8 @@ func relayCommand() *cli.Command {
 				&cli.StringFlag{Name: "central", Required: true, Usage: "central sync addresses, comma-separated, tried in order", EnvVars: []string{"EDGESYNC_RELAY_CENTRAL"}},
 				&cli.StringFlag{Name: "pki", Required: true, Usage: "PKI directory with ca.crt and this node's certificate", EnvVars: []string{"EDGESYNC_PKI"}},
 				&cli.StringFlag{Name: "cert-name", Usage: "certificate name in --pki (default: the node ID)"},
-				&cli.BoolFlag{Name: "bootstrap", Usage: "start a new site with this node as its first member"},
-				&cli.StringFlag{Name: "join", Usage: "HTTPS URL of a member of the site to join", EnvVars: []string{"EDGESYNC_RELAY_JOIN"}},
+				&cli.BoolFlag{Name: "bootstrap", Usage: "first start only: found a new site with this node as its first member (harmless again on that node; refused on one that joined)", EnvVars: []string{"EDGESYNC_RELAY_BOOTSTRAP"}},
+				&cli.StringFlag{Name: "join", Usage: "first start only: HTTPS URL of a member of the site to join (refused if it is of another cluster than the data directory)", EnvVars: []string{"EDGESYNC_RELAY_JOIN"}},
 				&cli.StringFlag{Name: "join-token", Usage: "site join token to use at bootstrap (default: generated)", EnvVars: []string{"EDGESYNC_JOIN_TOKEN"}},
 				&cli.StringFlag{Name: "admin-token", Usage: "admin token to use at bootstrap (default: generated)", EnvVars: []string{"EDGESYNC_ADMIN_TOKEN"}},
 				&cli.StringFlag{Name: "uplink-transport", Value: d.UplinkTransport, Usage: "quic, or tcp where UDP is blocked"},
