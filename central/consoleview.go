@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgesync/edgesync/central/console"
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/audit"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
 	"github.com/edgesync/edgesync/internal/kv"
@@ -26,7 +27,7 @@ import (
 // console, the audit log and the device list index the console searches.
 type adminView struct {
 	n       *Node
-	audit   *auditLog
+	audit   *audit.Log
 	console http.Handler
 	index   deviceIndex
 }
@@ -45,7 +46,7 @@ func newAdminView(n *Node) (*adminView, error) {
 	return v, nil
 }
 
-func (v *adminView) run(ctx context.Context) { v.audit.run(ctx) }
+func (v *adminView) run(ctx context.Context) { v.audit.Run(ctx) }
 
 // deviceIndex is an in-memory summary of every device (no inventory) for
 // the console's search, filter, sort and paging. It is rebuilt from a state
@@ -365,7 +366,7 @@ func (s *consoleSource) AckEvent(ctx context.Context, id uint64, who, from strin
 	if err != nil {
 		result = "failed: " + err.Error()
 	}
-	n.view.audit.record(AuditEntry{Who: who, Action: "acknowledge event " + itoa(id), From: from, Result: result}, false)
+	n.view.audit.Record(AuditEntry{Who: who, Action: "acknowledge event " + itoa(id), From: from, Result: result}, false)
 	if errors.Is(err, ErrNoEvent) {
 		return console.ErrNotFound
 	}

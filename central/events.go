@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/edgesync/edgesync/internal/audit"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
@@ -77,15 +78,11 @@ func applyAdminCommand(txn *badger.Txn, index uint64, typ commandType, r *cmdenc
 			return storageFailure(err)
 		}
 	case cmdAudit:
-		b := r.Bytes()
-		if r.Err() != nil {
-			return errorResult(r.Err())
-		}
-		var e AuditEntry
-		if err := json.Unmarshal(b, &e); err != nil {
+		e, err := audit.DecodeJSON(r)
+		if err != nil {
 			return errorResult(err)
 		}
-		if err := putAudit(txn, index, e); err != nil {
+		if err := auditTrail.Put(txn, index, e); err != nil {
 			return storageFailure(err)
 		}
 	}
@@ -147,7 +144,7 @@ func (n *Node) handleEventAck(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "bad_event_id", "an event ID is a number")
 		return
 	}
-	err = n.AckEvent(r.Context(), id, tokenWho(r), r.RemoteAddr)
+	err = n.AckEvent(r.Context(), id, audit.TokenWho(r), r.RemoteAddr)
 	switch {
 	case errors.Is(err, ErrNoEvent):
 		httpx.WriteError(w, http.StatusNotFound, "not_found", err.Error())

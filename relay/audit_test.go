@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/edgesync/edgesync/internal/audit"
 )
 
 // TestAuditApply: an audit command round-trips through Apply, is keyed by
@@ -40,7 +42,9 @@ func TestAuditApply(t *testing.T) {
 	// The bound: with a limit of 3 the oldest entries go.
 	db2 := newStateDB(t)
 	for i := uint64(1); i <= 5; i++ {
-		if err := db2.Update(func(txn *badger.Txn) error { return applyAudit(txn, i, want, 3) }); err != nil {
+		if err := db2.Update(func(txn *badger.Txn) error {
+			return audit.Trail{Prefix: prefixAudit, CountKey: keyAuditCount, Limit: 3}.Put(txn, i, want)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgesync/edgesync/collector/api"
+	"github.com/edgesync/edgesync/internal/audit"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
 	"github.com/edgesync/edgesync/internal/node"
@@ -48,7 +49,7 @@ type Node struct {
 	// alarm is the site-wide view of the members' disk states (diskalarm.go).
 	alarm diskAlarm
 
-	audit  *auditLog   // admin actions into the site's Raft state (audit.go)
+	audit  *audit.Log  // admin actions into the site's Raft state (audit.go)
 	status *statusPage // the branch administrator's HTML page (statuspage.go)
 
 }
@@ -163,7 +164,7 @@ func (n *Node) Run(ctx context.Context) error {
 		node.Loop("leadership", n.leadership),
 		node.Loop("monitor", n.monitor),
 		node.Loop("distribution", n.dist.run),
-		node.Loop("audit", n.audit.run),          // audit.go
+		node.Loop("audit", n.audit.Run),          // audit.go
 		node.Loop("uplink watch", n.watchUplink), // uplinkwatch.go
 	)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dustin/go-humanize"
 
+	"github.com/edgesync/edgesync/internal/audit"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
 	"github.com/edgesync/edgesync/internal/raftnode"
@@ -129,7 +130,7 @@ func (p *statusPage) page(w http.ResponseWriter, r *http.Request) {
 		csrf = s.CSRF
 	} else if tok := httpx.BearerToken(r); tok == "" || !p.n.checkAdminToken(tok) {
 		if tok != "" {
-			p.n.audit.record(AuditEntry{Who: tokenWho(r), Action: "GET /status", From: remoteHost(r), Result: resultOf(http.StatusUnauthorized)}, true)
+			p.n.audit.Record(AuditEntry{Who: audit.TokenWho(r), Action: "GET /status", From: audit.RemoteHost(r), Result: audit.ResultOf(http.StatusUnauthorized)}, true)
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="edgesync"`)
 		p.render(w, http.StatusUnauthorized, "login", &statusView{Site: p.n.cfg.Site, Node: p.n.cfg.NodeID})
@@ -152,11 +153,11 @@ func (p *statusPage) login(w http.ResponseWriter, r *http.Request) {
 		who = "status page, token:" + httpx.HashToken(strings.TrimSpace(tok))[:12]
 	}
 	if _, ok := p.sess.SignIn(w, tok); !ok {
-		p.n.audit.record(AuditEntry{Who: who, Action: "status page sign in", From: remoteHost(r), Result: "refused: wrong token"}, true)
+		p.n.audit.Record(AuditEntry{Who: who, Action: "status page sign in", From: audit.RemoteHost(r), Result: "refused: wrong token"}, true)
 		p.render(w, http.StatusUnauthorized, "login", &statusView{Site: p.n.cfg.Site, Node: p.n.cfg.NodeID, Error: "That admin token is not valid."})
 		return
 	}
-	p.n.audit.record(AuditEntry{Who: who, Action: "status page sign in", From: remoteHost(r), Result: "ok"}, false)
+	p.n.audit.Record(AuditEntry{Who: who, Action: "status page sign in", From: audit.RemoteHost(r), Result: "ok"}, false)
 	http.Redirect(w, r, "/status", http.StatusSeeOther)
 }
 
