@@ -33,15 +33,15 @@ var (
 	prefixTaskStatus = []byte("ts/")
 )
 
-// Per-device task statuses.
+// Per-device task statuses (sync/wire: the relays serve the same).
 const (
-	StatusWaiting     = "waiting"
-	StatusDownloading = "downloading"
-	StatusDownloaded  = "downloaded"
-	StatusInstalling  = "installing"
-	StatusSuccessful  = "successful"
-	StatusFailed      = "failed"
-	StatusCancelled   = "cancelled"
+	StatusWaiting     = wire.TaskWaiting
+	StatusDownloading = wire.TaskDownloading
+	StatusDownloaded  = wire.TaskDownloaded
+	StatusInstalling  = wire.TaskInstalling
+	StatusSuccessful  = wire.TaskSuccessful
+	StatusFailed      = wire.TaskFailed
+	StatusCancelled   = wire.TaskCancelled
 )
 
 // Failure causes (the product's events 1018/1019).
@@ -60,18 +60,6 @@ const (
 	eventTaskFailed = 1018
 	eventTaskEnded  = 1021
 )
-
-func terminal(s string) bool {
-	return s == StatusSuccessful || s == StatusFailed || s == StatusCancelled
-}
-
-func validStatus(s string) bool {
-	switch s {
-	case StatusDownloading, StatusDownloaded, StatusInstalling, StatusSuccessful, StatusFailed:
-		return true
-	}
-	return false
-}
 
 // Task is a distribution task.
 type Task struct {
@@ -100,15 +88,7 @@ func (t *Task) targets(dev string) bool {
 }
 
 // DeviceStatus is one device's state in a task.
-type DeviceStatus struct {
-	Device   string    `json:"device"`
-	Hostname string    `json:"hostname,omitempty"`
-	Status   string    `json:"status"`
-	Cause    string    `json:"cause,omitempty"`
-	Message  string    `json:"message,omitempty"`
-	At       time.Time `json:"at,omitzero"`
-	Attempt  int       `json:"attempt,omitempty"`
-}
+type DeviceStatus = wire.TaskDeviceStatus
 
 // taskOp is the body of stop, retry and remove commands.
 type taskOp struct {
@@ -402,7 +382,7 @@ func finishIfDone(t *Task, counts map[string]int, at time.Time) bool {
 // successful; a cancelled one takes only news that it went on installing.
 func applyTaskStatus(txn *badger.Txn, rec *record.Record) ([]event.Event, error) {
 	var ts record.TaskStatus
-	if err := json.Unmarshal(rec.Payload, &ts); err != nil || !validStatus(ts.Status) {
+	if err := json.Unmarshal(rec.Payload, &ts); err != nil || !wire.ReportableTaskStatus(ts.Status) {
 		return nil, nil
 	}
 	t, err := getTask(txn, ts.TaskID)
@@ -454,7 +434,7 @@ func applyTaskStatus(txn *badger.Txn, rec *record.Record) ([]event.Event, error)
 		events = append(events, event.Event{Number: eventTaskFailed, Severity: event.Warning, Type: event.TypeDistribution,
 			Message: fmt.Sprintf("Package distribution task has been terminated abnormally. Task %s for agent %s has been terminated abnormally. Cause of error: %s", t.ID, rec.DeviceID, cause)})
 	}
-	if terminal(ts.Status) && finishIfDone(t, counts, rec.ReceivedAt) {
+	if wire.TerminalTaskStatus(ts.Status) && finishIfDone(t, counts, rec.ReceivedAt) {
 		if err := kv.PutJSON(txn, taskKey(t.ID), t); err != nil {
 			return nil, err
 		}
@@ -599,7 +579,7 @@ func viewOf(txn *badger.Txn, t *Task, withStatuses bool) (TaskView, error) {
 	v.Errors = counts[StatusFailed]
 	busy := 0
 	for s, c := range counts {
-		if !terminal(s) {
+		if !wire.TerminalTaskStatus(s) {
 			busy += c
 		}
 	}

@@ -89,16 +89,9 @@ func deleteTaskStatuses(txn *badger.Txn, task string) error {
 	return nil
 }
 
-// TaskDeviceStatus is one device's state in a task as the site sees it.
-type TaskDeviceStatus struct {
-	Device   string    `json:"device"`
-	Hostname string    `json:"hostname,omitempty"`
-	Status   string    `json:"status"`
-	Cause    string    `json:"cause,omitempty"`
-	Message  string    `json:"message,omitempty"`
-	At       time.Time `json:"at,omitzero"`
-	Attempt  int       `json:"attempt,omitempty"`
-}
+// TaskDeviceStatus is one device's state in a task as the site sees it
+// (the JSON of central's task view).
+type TaskDeviceStatus = wire.TaskDeviceStatus
 
 // TaskView is a task's progress at the site: the same fields as central's
 // task view (so `edgesync task show --server RELAY` reads it), over the
@@ -136,7 +129,7 @@ func (n *Node) TaskView(id string) (TaskView, error) {
 		v = TaskView{ID: t.ID, Package: t.Package, Site: n.cfg.Site, At: t.At, CreatedAt: t.CreatedAt, Stopped: t.Stopped,
 			Total: len(t.Devices), Counts: map[string]int{}, Statuses: make([]TaskDeviceStatus, 0, len(t.Devices))}
 		for _, dev := range t.Devices {
-			st := TaskDeviceStatus{Device: dev, Status: "waiting", Attempt: t.Attempts[dev]}
+			st := TaskDeviceStatus{Device: dev, Status: wire.TaskWaiting, Attempt: t.Attempts[dev]}
 			if d, err := getDevice(txn, dev); err != nil {
 				return err
 			} else if d != nil {
@@ -149,16 +142,15 @@ func (n *Node) TaskView(id string) (TaskView, error) {
 			}
 			switch {
 			case slices.Contains(t.Cancelled, dev):
-				st.Status = "cancelled"
+				st.Status = wire.TaskCancelled
 			case found && s.Attempt == t.Attempts[dev]:
 				st.Status, st.Cause, st.Message, st.At = s.Status, s.Cause, s.Message, s.At
 			}
 			v.Counts[st.Status]++
-			switch st.Status {
-			case "successful", "cancelled":
+			if wire.TerminalTaskStatus(st.Status) {
 				v.Completed++
-			case "failed":
-				v.Completed++
+			}
+			if st.Status == wire.TaskFailed {
 				v.Errors++
 			}
 			v.Statuses = append(v.Statuses, st)
