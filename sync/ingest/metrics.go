@@ -1,6 +1,10 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgesync/edgesync/internal/promx"
+)
 
 type metrics struct {
 	connections     prometheus.Gauge
@@ -12,35 +16,13 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		connections: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "edgesync", Subsystem: "ingest", Name: "connections",
-			Help: "Relay connections currently open.",
-		}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "edgesync", Subsystem: "ingest", Name: "refused_total",
-			Help: "Relay connections refused, by wire code.",
-		}, []string{"code"}),
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "edgesync", Subsystem: "ingest", Name: "batches_total",
-			Help: "Batches answered, by wire code of the ack.",
-		}, []string{"code"}),
-		recordsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "edgesync", Subsystem: "ingest", Name: "records_accepted_total",
-			Help: "Records newly committed (cursor advance).",
-		}),
-		bytesReceived: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "edgesync", Subsystem: "ingest", Name: "record_bytes_received_total",
-			Help: "Record bytes received in batches (uncompressed).",
-		}),
-		acceptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "edgesync", Subsystem: "ingest", Name: "accept_seconds",
-			Help:    "Time for the registry to commit one batch.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-		}),
+	s := promx.New(reg, "ingest")
+	return &metrics{
+		connections:     s.Gauge("connections", "Relay connections currently open."),
+		refused:         s.CounterVec("refused_total", "Relay connections refused, by wire code.", "code"),
+		batches:         s.CounterVec("batches_total", "Batches answered, by wire code of the ack.", "code"),
+		recordsAccepted: s.Counter("records_accepted_total", "Records newly committed (cursor advance)."),
+		bytesReceived:   s.Counter("record_bytes_received_total", "Record bytes received in batches (uncompressed)."),
+		acceptSeconds:   s.Histogram("accept_seconds", "Time for the registry to commit one batch.", prometheus.ExponentialBuckets(0.001, 2, 14)),
 	}
-	if reg != nil {
-		reg.MustRegister(m.connections, m.refused, m.batches, m.recordsAccepted, m.bytesReceived, m.acceptSeconds)
-	}
-	return m
 }
