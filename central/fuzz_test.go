@@ -1,9 +1,7 @@
 package central
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
+	"github.com/edgesync/edgesync/internal/fuzzx"
 	"github.com/edgesync/edgesync/sync/wire"
 )
 
@@ -67,34 +66,14 @@ func fuzzSeeds() [][]byte {
 }
 
 func fuzzState(tb testing.TB) (*badger.DB, string) {
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	for i, cmd := range fuzzSeeds() {
-		if err := db.Update(func(txn *badger.Txn) error {
-			return resultError((*fsm)(&Node{}).Apply(txn, uint64(i+1), cmd))
-		}); err != nil {
-			tb.Fatalf("seed %d: %v", i, err)
-		}
-	}
-	return db, dumpTxn(db.NewTransaction(false))
+	tb.Helper()
+	return machine.State(tb, fuzzSeeds())
 }
 
-// dumpTxn renders every key and value txn sees (pending writes included)
-// and discards it.
-func dumpTxn(txn *badger.Txn) string {
-	defer txn.Discard()
-	var buf bytes.Buffer
-	it := txn.NewIterator(badger.DefaultIteratorOptions)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		v, _ := it.Item().ValueCopy(nil)
-		fmt.Fprintf(&buf, "%q=%q\n", it.Item().Key(), v)
-	}
-	return buf.String()
-}
+// machine is Apply as the fuzz harness drives it, on a fresh Node each time.
+var machine = fuzzx.Machine{Apply: func(txn *badger.Txn, index uint64, cmd []byte) []byte {
+	return (*fsm)(&Node{}).Apply(txn, index, cmd)
+}, Result: resultError}
 
 // FuzzApply covers every central command type (ingest with every record
 // kind, contact, secrets, events, event acks, audit, packages, tasks and
@@ -126,17 +105,6 @@ func FuzzApply(f *testing.F) {
 		if len(cmd) == 0 || !slices.Contains(knownCommands, commandType(cmd[0])) {
 			return
 		}
-		run := func() ([]byte, string) {
-			txn := db.NewTransaction(true)
-			out := (*fsm)(&Node{}).Apply(txn, 100, cmd)
-			return out, dumpTxn(txn)
-		}
-		out, after := run()
-		if err := resultError(out); err != nil && after != base {
-			t.Fatalf("error result %v, yet the state changed", err)
-		}
-		if out2, after2 := run(); !bytes.Equal(out, out2) || after != after2 {
-			t.Fatal("the same entry applied to the same state diverged")
-		}
+		machine.Check(t, db, base, 100, cmd)
 	})
 }

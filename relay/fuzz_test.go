@@ -1,9 +1,7 @@
 package relay
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/event"
+	"github.com/edgesync/edgesync/internal/fuzzx"
 	"github.com/edgesync/edgesync/sync/wire"
 )
 
@@ -23,23 +22,14 @@ var knownCommands = []commandType{cmdReports, cmdAck, cmdEnroll, cmdSecrets, cmd
 // secrets, an enrolled device with records in the outbox, a catalog, an
 // offline import and an audit entry, so mutated commands meet real keys.
 func fuzzState(tb testing.TB) (*badger.DB, string) {
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	for i, cmd := range fuzzSeeds() {
-		if err := db.Update(func(txn *badger.Txn) error {
-			if out := (*fsm)(&Node{}).Apply(txn, uint64(i+1), cmd); resultError(out) != nil {
-				return resultError(out)
-			}
-			return nil
-		}); err != nil {
-			tb.Fatalf("seed %d: %v", i, err)
-		}
-	}
-	return db, dumpTxn(db.NewTransaction(false))
+	tb.Helper()
+	return machine.State(tb, fuzzSeeds())
 }
+
+// machine is Apply as the fuzz harness drives it, on a fresh Node each time.
+var machine = fuzzx.Machine{Apply: func(txn *badger.Txn, index uint64, cmd []byte) []byte {
+	return (*fsm)(&Node{}).Apply(txn, index, cmd)
+}, Result: resultError}
 
 // fuzzSeeds are valid commands of every type (the table tests' commands).
 func fuzzSeeds() [][]byte {
@@ -73,20 +63,6 @@ func taskStatusRecord(seq uint64, task, status string) reportRecord {
 	return r
 }
 
-// dumpTxn renders every key and value txn sees (pending writes included)
-// and discards it.
-func dumpTxn(txn *badger.Txn) string {
-	defer txn.Discard()
-	var buf bytes.Buffer
-	it := txn.NewIterator(badger.DefaultIteratorOptions)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		v, _ := it.Item().ValueCopy(nil)
-		fmt.Fprintf(&buf, "%q=%q\n", it.Item().Key(), v)
-	}
-	return buf.String()
-}
-
 // FuzzApply: whatever bytes of a known command type are committed, Apply
 // does not panic, a decode error result writes nothing, and two replicas
 // applying the same entry to the same state end in the same state with the
@@ -109,18 +85,7 @@ func FuzzApply(f *testing.F) {
 		if len(cmd) == 0 || !slices.Contains(knownCommands, commandType(cmd[0])) {
 			return
 		}
-		run := func() ([]byte, string) {
-			txn := db.NewTransaction(true)
-			out := (*fsm)(&Node{}).Apply(txn, 100, cmd)
-			return out, dumpTxn(txn)
-		}
-		out, after := run()
-		if err := resultError(out); err != nil && after != base {
-			t.Fatalf("error result %v, yet the state changed", err)
-		}
-		if out2, after2 := run(); !bytes.Equal(out, out2) || after != after2 {
-			t.Fatal("the same entry applied to the same state diverged")
-		}
+		machine.Check(t, db, base, 100, cmd)
 	})
 }
 
