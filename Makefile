@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 CHAOS_DURATION ?= 10m
 CHAOS_SEEDS ?= $(shell od -An -N3 -tu4 /dev/urandom | tr -d ' ')
 
-.PHONY: docs all build build-windows windows-check test-windows demo test fmt-check vet unit fullsize bench fuzz chaos crash clean
+.PHONY: docs all build build-windows windows-check test-windows demo test fmt-check vet unit fullsize bench fuzz chaos crash soak clean
 
 all: build
 
@@ -78,6 +78,16 @@ chaos:
 	    $(GO) test -run '^TestChaos$$' -count=1 -v -timeout 90m ./test/chaos/ 2>&1 | tee test/artifacts/chaos-$$s.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok )|chaos seed|SEED ' ; \
 	  grep -q -- '--- PASS: TestChaos' test/artifacts/chaos-$$s.log || { echo "chaos seed $$s FAILED: see test/artifacts/chaos-$$s.log"; exit 1; }; \
 	done
+
+## soak: the chaos deployment under steady load for SOAK_DURATION with a fault every SOAK_FAULT_EVERY (5m);
+##       samples every node every SOAK_INTERVAL (1m) and fails if RSS, goroutines, open files, Badger
+##       sizes or outbox depth grow without bound; report and plot in test/artifacts/soak.{json,png}
+SOAK_DURATION ?= 1h
+soak:
+	@mkdir -p test/artifacts
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(CURDIR)/test/artifacts/soak.json SOAK_PLOT=$(CURDIR)/test/artifacts/soak.png \
+	  $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 24h ./test/chaos/ 2>&1 | tee test/artifacts/soak.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok )|SOAK |bounded=false'; \
+	grep -q -- '--- PASS: TestSoak' test/artifacts/soak.log
 
 clean:
 	rm -rf bin

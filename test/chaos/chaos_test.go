@@ -88,38 +88,11 @@ func TestChaos(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), dur+25*time.Minute)
 	defer cancel()
-	var bg sync.WaitGroup
-	bgCtx, bgCancel := context.WithCancel(ctx)
-	// Stop the proxies last: processes are killed by t.Cleanup before this
-	// deferred cancel runs... so order it explicitly.
-	t.Cleanup(func() { bgCancel(); bg.Wait() })
-	runProxy := func(run func(context.Context) error) {
-		bg.Go(func() {
-			if err := run(bgCtx); err != nil && bgCtx.Err() == nil {
-				t.Errorf("proxy: %v", err)
-			}
-		})
-	}
-	d := deploy(ctx, t, seed, runProxy)
-	joinToken, err := d.relays[0].JoinToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	ld := &load{devices: 40, batch: 5, pause: 400 * time.Millisecond}
+	r := begin(ctx, t, seed, ld)
+	d := r.d
 	termsAtStart := map[string]uint64{"relay": d.term(d.relays), "central": d.term(d.centrals)}
 	flog := newFaultLog()
-	supCtx, supCancel := context.WithCancel(ctx)
-	var sup sync.WaitGroup
-	sup.Go(func() { d.supervise(supCtx) })
-
-	ld := &load{devices: 40, batch: 5, pause: 400 * time.Millisecond}
-	loadCtx, loadCancel := context.WithCancel(ctx)
-	var relayURLs []string
-	for _, r := range d.relays {
-		relayURLs = append(relayURLs, r.URL)
-	}
-	loadDone := make(chan error, 1)
-	go func() { loadDone <- ld.run(loadCtx, seed, relayURLs, joinToken) }()
 
 	// Faults for dur, from two seeded lanes.
 	faultCtx, faultCancel := context.WithTimeout(ctx, dur)
@@ -136,12 +109,7 @@ func TestChaos(t *testing.T) {
 
 	// Heal everything, then stop the load: what was acked is the oracle.
 	d.healAll()
-	loadCancel()
-	if err := <-loadDone; err != nil {
-		t.Errorf("agents: %v", err)
-	}
-	supCancel()
-	sup.Wait()
+	r.stop()
 
 	rep := Report{Seed: seed, Duration: dur.String(), Faults: flog.counts, Acked: ld.acked.Load(), Sent: ld.sent.Load(),
 		AgentErrors: ld.errs.Load(), DiskRefusals: flog.diskSeen, Failover: map[string]failoverFigure{},
@@ -183,6 +151,7 @@ func TestChaos(t *testing.T) {
 			t.Errorf("%s raft group: %v", name, err)
 		}
 	}
+	var err error
 	rep.Lost, rep.Duplicated, rep.StaleCurrent, err = d.checkRecords(ld.snapshot())
 	if err != nil {
 		t.Errorf("check records: %v", err)
@@ -208,6 +177,61 @@ func TestChaos(t *testing.T) {
 	if rep.Acked == 0 {
 		t.Errorf("seed %d: no record was acknowledged under faults", seed)
 	}
+}
+
+// running is a deployment under agent load with its supervisor, as TestChaos
+// and TestSoak start it.
+type running struct {
+	d         *deployment
+	joinToken string
+	stopLoad  context.CancelFunc
+	loadDone  chan error
+	stopSup   context.CancelFunc
+	sup       sync.WaitGroup
+	t         *testing.T
+}
+
+// begin deploys the processes and their proxies, starts the supervisor and
+// ld's agents against every relay node.
+func begin(ctx context.Context, t *testing.T, seed uint64, ld *load) *running {
+	var bg sync.WaitGroup
+	bgCtx, bgCancel := context.WithCancel(ctx)
+	// Stop the proxies last: the processes' t.Cleanup kills run after this
+	// one is registered, so they run first.
+	t.Cleanup(func() { bgCancel(); bg.Wait() })
+	runProxy := func(run func(context.Context) error) {
+		bg.Go(func() {
+			if err := run(bgCtx); err != nil && bgCtx.Err() == nil {
+				t.Errorf("proxy: %v", err)
+			}
+		})
+	}
+	r := &running{d: deploy(ctx, t, seed, runProxy), t: t, loadDone: make(chan error, 1)}
+	var err error
+	if r.joinToken, err = r.d.relays[0].JoinToken(ctx); err != nil {
+		t.Fatal(err)
+	}
+	supCtx, supCancel := context.WithCancel(ctx)
+	r.stopSup = supCancel
+	r.sup.Go(func() { r.d.supervise(supCtx) })
+	loadCtx, loadCancel := context.WithCancel(ctx)
+	r.stopLoad = loadCancel
+	var relayURLs []string
+	for _, n := range r.d.relays {
+		relayURLs = append(relayURLs, n.URL)
+	}
+	go func() { r.loadDone <- ld.run(loadCtx, seed, relayURLs, r.joinToken) }()
+	return r
+}
+
+// stop ends the load (what was acked by then is the oracle) and the supervisor.
+func (r *running) stop() {
+	r.stopLoad()
+	if err := <-r.loadDone; err != nil {
+		r.t.Errorf("agents: %v", err)
+	}
+	r.stopSup()
+	r.sup.Wait()
 }
 
 // healAll ends every fault: links, WAN, paused and killed processes, disk.

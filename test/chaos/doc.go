@@ -11,4 +11,11 @@
 // CHAOS_SEED picks the schedule (random when unset, always printed),
 // CHAOS_DURATION the time under faults (60s when unset), CHAOS_REPORT a
 // file for the JSON report. See docs/reliability.md.
+//
+// TestSoak (`make soak SOAK_DURATION=1h`) runs the same deployment under
+// steady load with one gentle fault every SOAK_FAULT_EVERY, samples each
+// node every SOAK_INTERVAL (RSS, goroutines, open files, Badger LSM and
+// value-log bytes, outbox depth), and fails when a robust slope fitted to
+// a figure after warm-up says it grows without bound; SOAK_REPORT and
+// SOAK_PLOT name the JSON report and the PNG plot.
 package chaos
