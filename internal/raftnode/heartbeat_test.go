@@ -35,8 +35,10 @@ func (f *recordingFSM) has(cmd []byte) bool {
 	return false
 }
 
-func (f *recordingFSM) Snapshot() (raft.FSMSnapshot, error) { return nil, errors.New("no snapshots here") }
-func (f *recordingFSM) Restore(io.ReadCloser) error        { return errors.New("no snapshots here") }
+func (f *recordingFSM) Snapshot() (raft.FSMSnapshot, error) {
+	return nil, errors.New("no snapshots here")
+}
+func (f *recordingFSM) Restore(io.ReadCloser) error { return errors.New("no snapshots here") }
 
 // TestDeposedLeaderStampsNewTerm is finding C (docs/reliability.md), made
 // deterministic. A leader of term T idles in its leader loop; a heartbeat
