@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/edgesync/edgesync/central"
 	"github.com/edgesync/edgesync/collector/agent"
@@ -188,7 +191,25 @@ func dirNames(dir string) []string {
 // state hash (the load must be stopped and the outbox drained).
 func (s *crashSite) digestsAgree() {
 	s.t.Helper()
-	checkFor(s.t, 60*time.Second, func() error {
+	var apart [2]*procnet.Proc
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := s.digestsEqual(&apart)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			if apart[0] != nil {
+				s.t.Logf("state difference:\n%s", stateDiff(apart[0], apart[1]))
+			}
+			s.t.Fatalf("relays disagree for 60s: %v", err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (s *crashSite) digestsEqual(apart *[2]*procnet.Proc) error {
+	{
 		var first raftnode.Digest
 		for i, r := range s.relays {
 			var d raftnode.Digest
@@ -203,12 +224,82 @@ func (s *crashSite) digestsAgree() {
 				continue
 			}
 			if d.Applied != first.Applied || d.StateSHA256 != first.StateSHA256 {
+				if d.Applied == first.Applied {
+					apart[0], apart[1] = s.relays[0], r
+				}
 				return fmt.Errorf("%s applied %d state %s.., %s applied %d state %s..", first.Node, first.Applied, first.StateSHA256[:8], d.Node, d.Applied, d.StateSHA256[:8])
 			}
 		}
 		s.t.Logf("relays agree: applied %d, %d keys, state %s", first.Applied, first.StateKeys, first.StateSHA256[:16])
 		return nil
-	})
+	}
+}
+
+// stateDiff stops a and b and lists the keys whose values differ between
+// their state DBs (a finding B report: which part of the FSM diverged).
+func stateDiff(a, b *procnet.Proc) string {
+	read := func(p *procnet.Proc) (map[string][]byte, error) {
+		p.Stop()
+		cur := []byte("state-0") // until a snapshot is restored
+		if b, err := os.ReadFile(filepath.Join(p.Data, "state.current")); err == nil {
+			cur = b
+		}
+		db, err := badger.Open(badger.DefaultOptions(filepath.Join(p.Data, strings.TrimSpace(string(cur)))).
+			WithExternalMagic(0xE502).WithLogger(nil))
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		kv := map[string][]byte{}
+		err = db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.DefaultIteratorOptions)
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				kv[string(it.Item().KeyCopy(nil))] = v
+			}
+			return nil
+		})
+		return kv, err
+	}
+	ka, err1 := read(a)
+	kb, err2 := read(b)
+	if err := errors.Join(err1, err2); err != nil {
+		return "read state DBs: " + err.Error()
+	}
+	short := func(v []byte, ok bool) string {
+		if !ok {
+			return "(absent)"
+		}
+		if len(v) > 160 {
+			return fmt.Sprintf("%q... (%d bytes)", v[:160], len(v))
+		}
+		return fmt.Sprintf("%q", v)
+	}
+	var out []string
+	keys := map[string]bool{}
+	for k := range ka {
+		keys[k] = true
+	}
+	for k := range kb {
+		keys[k] = true
+	}
+	sorted := slices.Sorted(maps.Keys(keys))
+	for _, k := range sorted {
+		va, oka := ka[k]
+		vb, okb := kb[k]
+		if oka != okb || !bytes.Equal(va, vb) {
+			out = append(out, fmt.Sprintf("%q:\n  %s %s\n  %s %s", k, a.Name, short(va, oka), b.Name, short(vb, okb)))
+		}
+	}
+	n := len(out)
+	if n > 30 {
+		out = append(out[:30], fmt.Sprintf("... %d more", n-30))
+	}
+	return fmt.Sprintf("%d keys on %s, %d on %s, %d differ:\n%s", len(ka), a.Name, len(kb), b.Name, n, strings.Join(out, "\n"))
 }
 
 // TestCrash_StorageOperations SIGKILLs a relay node in the middle of its
