@@ -40,7 +40,11 @@ func metrics(central func(node string) bool) []metric {
 	return []metric{
 		{"rss_anon", func(s sample) (float64, bool) { return float64(s.RSSAnon), true }, 0.25, 32 * mib},
 		{"goroutines", func(s sample) (float64, bool) { return s.Goroutines, true }, 0.10, 20},
-		{"open_files", func(s sample) (float64, bool) { return float64(s.OpenFiles), true }, 0.10, 20},
+		// Badger keeps a descriptor per table and value log, and central's
+		// tables grow with its records: judge the other descriptors (sockets,
+		// pipes, files of ours) everywhere, and all of them on relays.
+		{"open_files", func(s sample) (float64, bool) { return float64(s.OpenFiles), !central(s.Node) }, 0.10, 20},
+		{"other_fds", func(s sample) (float64, bool) { return float64(s.OpenFiles - s.TableFiles), s.TableFiles > 0 }, 0.10, 20},
 		{"storage", func(s sample) (float64, bool) {
 			return float64(s.LSMBytes + s.VlogBytes), !central(s.Node)
 		}, 0.5, 64 * mib},
@@ -165,7 +169,8 @@ func TestGrowthVerdicts(t *testing.T) {
 	}
 	centralGrowsWithData := func(i int) sample {
 		acked := uint64(1000 + 30000*i)
-		return sample{RSSAnon: 150 * mib, Goroutines: 200, OpenFiles: 80, LSMBytes: 4*mib + 300*acked, Acked: acked}
+		// One more table (and descriptor) a minute: growth with data.
+		return sample{RSSAnon: 150 * mib, Goroutines: 200, OpenFiles: 80 + i, TableFiles: 20 + i, LSMBytes: 4*mib + 300*acked, Acked: acked}
 	}
 	tests := []struct {
 		name      string
@@ -174,6 +179,11 @@ func TestGrowthVerdicts(t *testing.T) {
 	}{
 		{"steady relay with restarts and compactions", series("r1", 60, steady), nil},
 		{"goroutine leak", series("r1", 60, leak), map[string]bool{"r1/goroutines": true}},
+		{"central descriptor leak", series("c1", 60, func(i int) sample {
+			s := centralGrowsWithData(i)
+			s.OpenFiles += i // a socket a minute besides the new tables
+			return s
+		}), map[string]bool{"c1/other_fds": true}},
 		{"central storage grows with its records", series("c1", 60, centralGrowsWithData), nil},
 		{"too short to judge", series("r1", 6, steady), map[string]bool{"r1/rss_anon": true, "r1/goroutines": true,
 			"r1/open_files": true, "r1/storage": true, "r1/outbox_depth": true}},

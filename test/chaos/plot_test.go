@@ -39,7 +39,7 @@ func plotSamples(path string, samples []sample, gs []growth) error {
 	}{
 		{"rss_anon", "anonymous RSS", "MiB", mib},
 		{"goroutines", "goroutines", "", 1},
-		{"open_files", "open files", "", 1},
+		{"other_fds", "open fds other than Badger's files", "", 1},
 		{"storage", "relay Badger LSM + value log", "MiB", mib},
 		{"bytes_per_record", "central storage per acked record", "bytes", 1},
 		{"outbox_depth", "relay outbox depth", "records", 1},

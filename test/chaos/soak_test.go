@@ -30,8 +30,9 @@ type sample struct {
 	RSSFile    uint64  `json:"rss_file_bytes"` // Badger's mmapped tables and logs
 	Goroutines float64 `json:"goroutines"`
 	OpenFiles  int     `json:"open_files"`
-	LSMBytes   uint64  `json:"lsm_bytes"`  // .sst files of every Badger under the data dir
-	VlogBytes  uint64  `json:"vlog_bytes"` // .vlog files, allocated blocks
+	TableFiles int     `json:"badger_files"` // .sst, .vlog and .mem: Badger holds one fd per file
+	LSMBytes   uint64  `json:"lsm_bytes"`    // .sst files of every Badger under the data dir
+	VlogBytes  uint64  `json:"vlog_bytes"`   // .vlog files, allocated blocks
 	Outbox     uint64  `json:"outbox_depth"`
 	Acked      uint64  `json:"acked"` // records acknowledged to agents since the start
 }
@@ -225,7 +226,7 @@ func (d *deployment) sample(n *node) (sample, error) {
 	if sm.Goroutines, err = metricValue(body, "go_goroutines"); err != nil {
 		return sm, err
 	}
-	sm.LSMBytes, sm.VlogBytes, err = badgerBytes(n.Data)
+	sm.LSMBytes, sm.VlogBytes, sm.TableFiles, err = badgerBytes(n.Data)
 	return sm, err
 }
 
@@ -244,7 +245,7 @@ func metricValue(body []byte, name string) (float64, error) {
 // badgerBytes sums the allocated size of the LSM tables and value logs of
 // every Badger under dir (state and raft). Allocated blocks, not length:
 // Badger preallocates its value-log files sparsely.
-func badgerBytes(dir string) (lsm, vlog uint64, err error) {
+func badgerBytes(dir string) (lsm, vlog uint64, files int, err error) {
 	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if os.IsNotExist(err) {
@@ -253,9 +254,13 @@ func badgerBytes(dir string) (lsm, vlog uint64, err error) {
 			return err
 		}
 		ext := filepath.Ext(p)
+		if !e.IsDir() && ext == ".mem" {
+			files++
+		}
 		if e.IsDir() || (ext != ".sst" && ext != ".vlog") {
 			return nil
 		}
+		files++
 		fi, err := e.Info()
 		if err != nil {
 			if os.IsNotExist(err) {
@@ -274,5 +279,5 @@ func badgerBytes(dir string) (lsm, vlog uint64, err error) {
 		}
 		return nil
 	})
-	return lsm, vlog, err
+	return lsm, vlog, files, err
 }
