@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/edgesync/edgesync/collector/record"
+	"github.com/edgesync/edgesync/internal/account"
 	"github.com/edgesync/edgesync/internal/backup"
 	"github.com/edgesync/edgesync/internal/event"
 	"github.com/edgesync/edgesync/internal/httpx"
@@ -65,41 +67,44 @@ type RelayView struct {
 	OldestUnackedAge float64   `json:"oldest_unacked_age_seconds"`
 }
 
+// routes registers every route through handle, which applies its rule
+// from routeRules (authz.go).
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/raft/", n.raft.Handler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(nodemetrics.Gatherer(n.reg), promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	h := func(pattern string, fn http.HandlerFunc) { n.handle(mux, pattern, fn) }
+	h("/raft/", n.raft.Handler().ServeHTTP)
+	h("GET /metrics", promhttp.HandlerFor(nodemetrics.Gatherer(n.reg), promhttp.HandlerOpts{}).ServeHTTP)
+	h("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "leader": n.raft.IsLeader()})
 	})
-	admin := func(h http.HandlerFunc) http.Handler { return n.audited(httpx.RequireToken(n.adminHash, h)) }
-	mux.Handle("GET /api/v1/cluster", admin(n.handleCluster))
-	mux.Handle("GET /api/v1/cluster/digest", admin(n.raft.DigestHandler().ServeHTTP)) // raft log + state fingerprint (chaos checker)
-	mux.Handle("POST /api/v1/cluster/", httpx.RequireToken(n.adminHash, n.raft.AdminHandler("/api/v1/cluster/")))
-	mux.Handle("GET /api/v1/devices", admin(n.handleDevices))
-	mux.Handle("GET /api/v1/devices/{id}", admin(n.handleDevice))
-	mux.Handle("GET /api/v1/devices/{id}/history", admin(n.handleHistory))
-	mux.Handle("GET /api/v1/devices/{id}/records", admin(n.handleRecords))
-	mux.Handle("GET /api/v1/sites", admin(n.handleSites))
-	mux.Handle("POST /api/v1/offline/kits", admin(n.handleOfflineKit))              // offline.go
-	mux.Handle("POST /api/v1/offline/import", admin(n.offlineImporter().ServeHTTP)) // offline.go
-	mux.Handle("GET /api/v1/offline/devices/{id}", admin(n.handleOfflineDevice))    // offline.go
+	h("GET /api/v1/cluster", n.handleCluster)
+	h("GET /api/v1/cluster/digest", n.raft.DigestHandler().ServeHTTP) // raft log + state fingerprint (chaos checker)
+	h("POST /api/v1/cluster/", n.raft.AdminHandler("/api/v1/cluster/").ServeHTTP)
+	h("GET /api/v1/devices", n.handleDevices)
+	h("GET /api/v1/devices/{id}", n.handleDevice)
+	h("GET /api/v1/devices/{id}/history", n.handleHistory)
+	h("GET /api/v1/devices/{id}/records", n.handleRecords)
+	h("GET /api/v1/sites", n.handleSites)
+	h("POST /api/v1/offline/kits", n.handleOfflineKit)              // offline.go
+	h("POST /api/v1/offline/import", n.offlineImporter().ServeHTTP) // offline.go
+	h("GET /api/v1/offline/devices/{id}", n.handleOfflineDevice)    // offline.go
 	// Distribution (packages.go, tasks.go).
-	mux.Handle("POST /api/v1/packages", admin(n.handlePackageAdd))
-	mux.Handle("GET /api/v1/packages", admin(n.handlePackages))
-	mux.Handle("GET /api/v1/packages/{id}", admin(n.handlePackage))
-	mux.Handle("DELETE /api/v1/packages/{id}", admin(n.handlePackageRemove))
-	mux.HandleFunc("GET /api/v1/blobs/{sha256}", n.handlePeerBlob)
-	mux.Handle("POST /api/v1/tasks", admin(n.handleTaskCreate))
-	mux.Handle("GET /api/v1/tasks", admin(n.handleTasks))
-	mux.Handle("GET /api/v1/tasks/{id}", admin(n.handleTask))
-	mux.Handle("POST /api/v1/tasks/{id}/{op}", admin(n.handleTaskOp))
-	mux.Handle("DELETE /api/v1/tasks/{id}", admin(n.handleTaskRemove))
-	mux.Handle("GET /api/v1/events", admin(n.handleEventList))
-	mux.Handle("POST /api/v1/events/{id}/ack", admin(n.handleEventAck))
-	mux.Handle("GET /api/v1/audit", admin(n.handleAudit))
-	mux.Handle("GET /api/v1/backup", admin(backup.Handler(n.raft, "central").ServeHTTP))
-	mux.Handle("/", n.view.console)
+	h("POST /api/v1/packages", n.handlePackageAdd)
+	h("GET /api/v1/packages", n.handlePackages)
+	h("GET /api/v1/packages/{id}", n.handlePackage)
+	h("DELETE /api/v1/packages/{id}", n.handlePackageRemove)
+	h("GET /api/v1/blobs/{sha256}", n.handlePeerBlob)
+	h("POST /api/v1/tasks", n.handleTaskCreate)
+	h("GET /api/v1/tasks", n.handleTasks)
+	h("GET /api/v1/tasks/{id}", n.handleTask)
+	h("POST /api/v1/tasks/{id}/{op}", n.handleTaskOp)
+	h("DELETE /api/v1/tasks/{id}", n.handleTaskRemove)
+	h("GET /api/v1/events", n.handleEventList)
+	h("POST /api/v1/events/{id}/ack", n.handleEventAck)
+	h("GET /api/v1/audit", n.handleAudit)
+	h("GET /api/v1/backup", backup.Handler(n.raft, "central").ServeHTTP)
+	n.accountRoutes(h) // accountapi.go
+	h("/", n.view.console.ServeHTTP)
 	return mux
 }
 
@@ -116,6 +121,11 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 // Devices lists devices matching site (exact) and q (substring of ID,
 // host name, serial or MAC), sorted by ID.
 func (n *Node) Devices(site, q string, offset, limit int) (DeviceList, error) {
+	return n.devicesIn(nil, site, q, offset, limit)
+}
+
+// devicesIn is Devices of the sites in accepts (nil: every site).
+func (n *Node) devicesIn(in func(string) bool, site, q string, offset, limit int) (DeviceList, error) {
 	out := DeviceList{Devices: []Device{}}
 	q = strings.ToLower(q)
 	err := n.raft.View(func(txn *badger.Txn) error {
@@ -128,7 +138,7 @@ func (n *Node) Devices(site, q string, offset, limit int) (DeviceList, error) {
 			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
 				return err
 			}
-			if site != "" && d.Site != site {
+			if site != "" && d.Site != site || in != nil && !in(d.Site) {
 				continue
 			}
 			if q != "" && !matches(&d, q) {
@@ -153,7 +163,7 @@ func matches(d *Device, q string) bool {
 }
 
 func (n *Node) handleDevices(w http.ResponseWriter, r *http.Request) {
-	list, err := n.Devices(r.URL.Query().Get("site"), r.URL.Query().Get("q"), queryInt(r, "offset", 0, 1<<30), queryInt(r, "limit", 100, 10000))
+	list, err := n.devicesIn(siteIn(principalOf(r)), r.URL.Query().Get("site"), r.URL.Query().Get("q"), queryInt(r, "offset", 0, 1<<30), queryInt(r, "limit", 100, 10000))
 	if err != nil {
 		httpx.WriteError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
@@ -178,6 +188,10 @@ func (n *Node) handleDevice(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !record.ValidDeviceID(id) {
 		httpx.WriteError(w, http.StatusBadRequest, "bad_device_id", "a device ID is 32 lowercase hex characters")
+		return
+	}
+	if !n.deviceVisible(principalOf(r), id) {
+		writeResult(w, nil, fmt.Errorf("device %s: %w", id, ErrNotFound))
 		return
 	}
 	d, err := n.Device(id)
@@ -222,6 +236,10 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "bad_device_id", "a device ID is 32 lowercase hex characters")
 		return
 	}
+	if !n.deviceVisible(principalOf(r), id) {
+		writeResult(w, nil, fmt.Errorf("device %s: %w", id, ErrNotFound))
+		return
+	}
 	revs, err := n.History(id)
 	writeResult(w, revs, err)
 }
@@ -252,8 +270,15 @@ func (n *Node) handleRecords(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "bad_device_id", "a device ID is 32 lowercase hex characters")
 		return
 	}
+	if !n.deviceVisible(principalOf(r), id) {
+		writeResult(w, nil, fmt.Errorf("device %s: %w", id, ErrNotFound))
+		return
+	}
 	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 	recs, err := n.Records(id, after, queryInt(r, "limit", 1000, 10000))
+	if !principalOf(r).Access.Has(account.PermOplog) { // ISM SYS_LOG_EXCL: no operation logs
+		recs = slices.DeleteFunc(recs, func(rec record.Record) bool { return rec.Kind == record.KindOplog })
+	}
 	writeResult(w, recs, err)
 }
 
@@ -289,6 +314,9 @@ func (n *Node) Sites() ([]SiteView, error) {
 
 func (n *Node) handleSites(w http.ResponseWriter, r *http.Request) {
 	sites, err := n.Sites()
+	if in := siteIn(principalOf(r)); in != nil {
+		sites = slices.DeleteFunc(sites, func(s SiteView) bool { return !in(s.ID) })
+	}
 	writeResult(w, sites, err)
 }
 

@@ -25,6 +25,12 @@ const (
 	cmdAudit    commandType = 21 // an audit trail entry
 )
 
+// Accounts and API tokens (central/accounts.go).
+const (
+	cmdAccounts commandType = 40 // account changes, all or none
+	cmdTokens   commandType = 41 // API token created or revoked
+)
+
 // cmdOffline carries offline kit and import operations (central/offline.go).
 const cmdOffline commandType = 10
 

@@ -3,7 +3,6 @@ package central
 import (
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -18,7 +17,6 @@ import (
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/audit"
 	"github.com/edgesync/edgesync/internal/event"
-	"github.com/edgesync/edgesync/internal/httpx"
 	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/internal/nodemetrics"
 )
@@ -192,11 +190,6 @@ type consoleSource Node
 
 var _ console.Source = (*consoleSource)(nil)
 
-func (s *consoleSource) CheckToken(tok string) bool {
-	want := (*Node)(s).adminHash()
-	return want != "" && subtle.ConstantTimeCompare([]byte(httpx.HashToken(tok)), []byte(want)) == 1
-}
-
 func (s *consoleSource) Overview(ctx context.Context) (console.Overview, error) {
 	n := (*Node)(s)
 	ov := console.Overview{Node: n.cfg.NodeID}
@@ -209,6 +202,8 @@ func (s *consoleSource) Overview(ctx context.Context) (console.Overview, error) 
 	if err != nil {
 		return ov, err
 	}
+	in := siteIn(s.principal(ctx))
+	rows = inScopeRows(rows, in)
 	perSite, perChannel := map[string]int{}, map[string]int{}
 	for _, r := range rows {
 		perSite[r.Site]++
@@ -223,6 +218,9 @@ func (s *consoleSource) Overview(ctx context.Context) (console.Overview, error) 
 		return ov, err
 	}
 	for _, sv := range sites {
+		if in != nil && !in(sv.ID) {
+			continue
+		}
 		cs := console.Site{ID: sv.ID, AckedSeq: sv.AckedSeq, Records: sv.Records, FirstSeen: sv.FirstSeen, Devices: perSite[sv.ID]}
 		for _, r := range sv.Relays {
 			cs.Relays = append(cs.Relays, console.Relay{Node: r.Node, LastContact: r.LastContact, OutboxDepth: r.OutboxDepth,
@@ -246,6 +244,10 @@ func (s *consoleSource) Devices(ctx context.Context, q console.DeviceQuery) (con
 	rows, sites, channels, err := (*Node)(s).view.index.snapshot()
 	if err != nil {
 		return console.DevicePage{}, err
+	}
+	if in := siteIn(s.principal(ctx)); in != nil { // a scoped account sees its sites only, exports included
+		rows = inScopeRows(rows, in)
+		sites = slices.DeleteFunc(slices.Clone(sites), func(site string) bool { return !in(site) })
 	}
 	pg := console.DevicePage{Sites: sites, Channels: channels}
 	needle := strings.ToLower(q.Q)
@@ -312,6 +314,9 @@ func sortKey(name string) func(a, b *indexRow) int {
 
 func (s *consoleSource) Device(ctx context.Context, id string) (console.DeviceDetail, error) {
 	n := (*Node)(s)
+	if !n.deviceVisible(s.principal(ctx), id) {
+		return console.DeviceDetail{}, console.ErrNotFound
+	}
 	d, err := n.Device(id)
 	if errors.Is(err, ErrNotFound) {
 		return console.DeviceDetail{}, console.ErrNotFound
@@ -339,6 +344,9 @@ func (s *consoleSource) Device(ctx context.Context, id string) (console.DeviceDe
 }
 
 func (s *consoleSource) Revision(ctx context.Context, id string, seq uint64) (json.RawMessage, error) {
+	if !(*Node)(s).deviceVisible(s.principal(ctx), id) {
+		return nil, console.ErrNotFound
+	}
 	var rec record.Record
 	err := (*Node)(s).raft.View(func(txn *badger.Txn) error {
 		found, err := kv.GetJSON(txn, recordKey(id, seq), &rec)
@@ -351,7 +359,8 @@ func (s *consoleSource) Revision(ctx context.Context, id string, seq uint64) (js
 }
 
 func (s *consoleSource) Events(ctx context.Context, q console.EventQuery) ([]console.Event, error) {
-	evs, err := (*Node)(s).EventList(EventFilter{Severity: q.Severity, Type: q.Type, Unacked: q.Unacked, Limit: q.Limit})
+	evs, err := (*Node)(s).EventList(EventFilter{Severity: q.Severity, Type: q.Type, Unacked: q.Unacked, Limit: q.Limit,
+		In: siteIn(s.principal(ctx))})
 	out := make([]console.Event, 0, len(evs))
 	for _, e := range evs {
 		out = append(out, console.Event{Event: e.Event, Acked: e.Acked, AckedBy: e.AckedBy, AckedAt: e.AckedAt})
@@ -361,6 +370,9 @@ func (s *consoleSource) Events(ctx context.Context, q console.EventQuery) ([]con
 
 func (s *consoleSource) AckEvent(ctx context.Context, id uint64, who, from string) error {
 	n := (*Node)(s)
+	if !n.eventVisible(s.principal(ctx), id) {
+		return console.ErrNotFound
+	}
 	err := n.AckEvent(ctx, id, who, from)
 	result := "ok"
 	if err != nil {

@@ -37,6 +37,9 @@ type EventFilter struct {
 	Type     string
 	Unacked  bool
 	Limit    int
+	// In, when set, keeps the events of the sites it accepts (an event's
+	// site is its relay's; central's own events belong to no site).
+	In func(site string) bool
 }
 
 type eventAck struct {
@@ -108,9 +111,16 @@ func (n *Node) EventList(f EventFilter) ([]EventView, error) {
 	}
 	out := []EventView{}
 	err := n.raft.View(func(txn *badger.Txn) error {
+		var sites map[string]string
+		if f.In != nil {
+			var err error
+			if sites, err = relaySites(txn); err != nil {
+				return err
+			}
+		}
 		return event.Newest(txn, prefixEvent, func(e event.Event) (bool, error) {
 			v := EventView{Event: e}
-			if f.Severity != "" && v.Severity != f.Severity || f.Type != "" && v.Type != f.Type {
+			if f.Severity != "" && v.Severity != f.Severity || f.Type != "" && v.Type != f.Type || f.In != nil && !f.In(sites[e.Source]) {
 				return true, nil
 			}
 			var a eventAck
@@ -133,7 +143,7 @@ func (n *Node) EventList(f EventFilter) ([]EventView, error) {
 func (n *Node) handleEventList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	evs, err := n.EventList(EventFilter{Severity: q.Get("severity"), Type: q.Get("type"), Unacked: q.Get("unacked") == "1",
-		Limit: queryInt(r, "limit", 200, maxEvents)})
+		Limit: queryInt(r, "limit", 200, maxEvents), In: siteIn(principalOf(r))})
 	writeResult(w, evs, err)
 }
 
@@ -143,7 +153,11 @@ func (n *Node) handleEventAck(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "bad_event_id", "an event ID is a number")
 		return
 	}
-	err = n.AckEvent(r.Context(), id, audit.TokenWho(r), r.RemoteAddr)
+	if !n.eventVisible(principalOf(r), id) {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("event %d: %v", id, ErrNoEvent))
+		return
+	}
+	err = n.AckEvent(r.Context(), id, principalOf(r).Who, r.RemoteAddr)
 	switch {
 	case errors.Is(err, ErrNoEvent):
 		httpx.WriteError(w, http.StatusNotFound, "not_found", err.Error())

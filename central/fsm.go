@@ -73,6 +73,8 @@ func (f *fsm) Apply(txn *badger.Txn, index uint64, cmd []byte) []byte {
 		return f.applyDistribution(txn, index, commandType(typ), r) // packages.go, tasks.go
 	case cmdOffline:
 		return (*Node)(f).applyOffline(txn, index, r) // offline.go
+	case cmdAccounts, cmdTokens:
+		return f.applyAccounts(txn, index, commandType(typ), r) // accounts.go
 	default:
 		panic(fmt.Sprintf("central: unknown command type %d at index %d", typ, index))
 	}

@@ -34,7 +34,8 @@ type Node struct {
 	view    *adminView // console, audit (consoleview.go)
 	metrics *metrics
 
-	adminToken string // bootstrap node only
+	adminToken string     // bootstrap node only
+	auth       *authState // accounts: sign-in limits, route rules (authz.go)
 
 	blobs    *blobstore.Store // package blobs (packages.go)
 	blobKick chan struct{}
@@ -50,7 +51,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("central", cfg.NodeID),
-		blobKick: make(chan struct{}, 1), serves: blobServes{m: map[string]*BlobServe{}}}
+		blobKick: make(chan struct{}, 1), serves: blobServes{m: map[string]*BlobServe{}}, auth: newAuthState()}
 	shell, err := node.Open(node.Config{Role: "central", NodeID: cfg.NodeID, DataDir: cfg.DataDir,
 		RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAddr, HTTPListener: cfg.HTTPListener,
 		PKI: cfg.PKI, Raft: cfg.Raft, Bootstrap: cfg.Bootstrap, JoinURL: cfg.JoinURL, Logger: n.log, Registerer: cfg.Registerer})

@@ -697,6 +697,10 @@ func (n *Node) handleOfflineDevice(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "bad_device_id", "a device ID is 32 lowercase hex characters")
 		return
 	}
+	if !n.deviceVisible(principalOf(r), id) {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "device "+id+": "+ErrNotFound.Error())
+		return
+	}
 	st, err := n.OfflineDevice(id)
 	writeResult(w, st, err)
 }

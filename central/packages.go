@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/edgesync/edgesync/internal/account"
 	"github.com/edgesync/edgesync/internal/blobstore"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/httpx"
@@ -403,7 +404,7 @@ func writeDistResult(w http.ResponseWriter, status int, v any, err error) {
 // of role central) or an administrator.
 func (n *Node) handlePeerBlob(w http.ResponseWriter, r *http.Request) {
 	if !n.peerOrAdmin(r) {
-		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", "a central certificate or the admin token is required")
+		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", "a central certificate or an admin credential is required")
 		return
 	}
 	sum := r.PathValue("sha256")
@@ -428,8 +429,8 @@ func (n *Node) peerOrAdmin(r *http.Request) bool {
 			return true
 		}
 	}
-	want := n.adminHash()
-	return want != "" && httpx.HashToken(httpx.BearerToken(r)) == want
+	p := n.principalByToken(httpx.BearerToken(r))
+	return p != nil && p.Access.Has(account.PermRead)
 }
 
 // ---- blob replication between central nodes ----

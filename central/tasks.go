@@ -16,6 +16,7 @@ import (
 	"github.com/edgesync/edgesync/collector/record"
 	"github.com/edgesync/edgesync/internal/cmdenc"
 	"github.com/edgesync/edgesync/internal/event"
+	"github.com/edgesync/edgesync/internal/httpx"
 	"github.com/edgesync/edgesync/internal/kv"
 	"github.com/edgesync/edgesync/sync/wire"
 )
@@ -668,22 +669,43 @@ func (n *Node) handleTaskCreate(w http.ResponseWriter, r *http.Request) {
 		writeDistResult(w, 0, nil, fmt.Errorf("%w: %v", ErrBadRequest, err))
 		return
 	}
+	if err := n.taskInScope(principalOf(r), &req); err != nil {
+		httpx.WriteError(w, http.StatusForbidden, "out_of_scope", err.Error())
+		return
+	}
 	v, err := n.CreateTask(r.Context(), req)
 	writeDistResult(w, http.StatusCreated, v, err)
 }
 
 func (n *Node) handleTasks(w http.ResponseWriter, r *http.Request) {
 	ts, err := n.Tasks()
+	if in := siteIn(principalOf(r)); in != nil && err == nil {
+		err = n.raft.View(func(txn *badger.Txn) error {
+			var verr error
+			ts = slices.DeleteFunc(ts, func(v TaskView) bool {
+				ok, err := taskVisible(txn, &v.Task, in)
+				verr = errors.Join(verr, err)
+				return !ok
+			})
+			return verr
+		})
+	}
 	writeDistResult(w, http.StatusOK, ts, err)
 }
 
 func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
+	if !n.checkTask(w, principalOf(r), r.PathValue("id")) {
+		return
+	}
 	v, err := n.TaskView(r.PathValue("id"), true)
 	writeDistResult(w, http.StatusOK, v, err)
 }
 
 func (n *Node) handleTaskOp(w http.ResponseWriter, r *http.Request) {
 	id, op := r.PathValue("id"), r.PathValue("op")
+	if !n.checkTask(w, principalOf(r), id) {
+		return
+	}
 	device := strings.TrimSpace(r.URL.Query().Get("device"))
 	var (
 		c   int
@@ -702,6 +724,9 @@ func (n *Node) handleTaskOp(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleTaskRemove(w http.ResponseWriter, r *http.Request) {
+	if !n.checkTask(w, principalOf(r), r.PathValue("id")) {
+		return
+	}
 	err := n.RemoveTask(r.Context(), r.PathValue("id"))
 	writeDistResult(w, http.StatusOK, map[string]any{"removed": r.PathValue("id")}, err)
 }

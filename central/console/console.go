@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/edgesync/edgesync/internal/account"
 	"github.com/edgesync/edgesync/internal/csvx"
 	"github.com/edgesync/edgesync/internal/websession"
 )
@@ -85,7 +87,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Console{cfg: cfg, sess: &websession.Manager{CheckToken: cfg.Source.CheckToken, Path: "/"}, pages: map[string]*template.Template{}}
+	c := &Console{cfg: cfg, sess: &websession.Manager{Path: "/"}, pages: map[string]*template.Template{}}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
@@ -103,13 +105,14 @@ func New(cfg Config) (*Console, error) {
 	mux.HandleFunc("GET /login", c.loginPage)
 	mux.HandleFunc("POST /login", c.login)
 	mux.HandleFunc("POST /logout", c.logout)
-	mux.HandleFunc("GET /{$}", c.auth(c.overview))
-	mux.HandleFunc("GET /devices", c.auth(c.devices))
-	mux.HandleFunc("GET /devices.csv", c.auth(c.exportCSV))
-	mux.HandleFunc("GET /devices/{id}", c.auth(c.device))
-	mux.HandleFunc("GET /devices/{id}/diff", c.auth(c.diff))
-	mux.HandleFunc("GET /events", c.auth(c.events))
-	mux.HandleFunc("POST /events/{id}/ack", c.auth(c.ack))
+	read, ack := string(account.PermRead), string(account.PermEvents)
+	mux.HandleFunc("GET /{$}", c.auth(read, c.overview))
+	mux.HandleFunc("GET /devices", c.auth(read, c.devices))
+	mux.HandleFunc("GET /devices.csv", c.auth(read, c.exportCSV))
+	mux.HandleFunc("GET /devices/{id}", c.auth(read, c.device))
+	mux.HandleFunc("GET /devices/{id}/diff", c.auth(read, c.diff))
+	mux.HandleFunc("GET /events", c.auth(read, c.events))
+	mux.HandleFunc("POST /events/{id}/ack", c.auth(ack, c.ack))
 	c.mux = mux
 	return c, nil
 }
@@ -122,11 +125,20 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type ctxKey struct{}
 
-// auth admits requests with a live session; others are sent to sign in (GET)
-// or refused (401). POSTs must carry the session's CSRF token.
-func (c *Console) auth(h func(http.ResponseWriter, *http.Request, *websession.Session)) http.HandlerFunc {
+// auth admits requests with a live session whose credential may do perm;
+// others are sent to sign in (GET) or refused (401, 403). POSTs must carry
+// the session's CSRF token.
+func (c *Console) auth(perm string, h func(http.ResponseWriter, *http.Request, *websession.Session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s := c.sess.Get(r)
+		var allowed, valid bool
+		if s != nil {
+			r = r.WithContext(WithCred(r.Context(), s.Cred))
+			if allowed, valid = c.cfg.Source.Allowed(r.Context(), perm); !valid {
+				c.sess.SignOut(w, r) // the account was disabled or the token revoked
+				s = nil
+			}
+		}
 		if s == nil {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -138,6 +150,11 @@ func (c *Console) auth(h func(http.ResponseWriter, *http.Request, *websession.Se
 		if r.Method == http.MethodPost && !websession.CheckCSRF(s, r) {
 			c.audit(r, s.Who, r.Method+" "+r.URL.Path, "refused: bad CSRF token")
 			http.Error(w, "bad or missing CSRF token", http.StatusForbidden)
+			return
+		}
+		if !allowed {
+			c.audit(r, s.Who, r.Method+" "+r.URL.Path, "refused: no permission "+perm)
+			http.Error(w, "your role may not do this ("+perm+")", http.StatusForbidden)
 			return
 		}
 		h(w, r, s)
@@ -201,13 +218,37 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin sign-in refused", http.StatusForbidden)
 		return
 	}
-	if _, ok := c.sess.SignIn(w, r.PostFormValue("token")); !ok {
+	from := remoteHost(r)
+	if name := strings.TrimSpace(r.PostFormValue("account")); name != "" {
+		who, cred, err := c.cfg.Source.SignIn(r.Context(), name, r.PostFormValue("password"), from)
+		if err != nil { // audited by the source
+			c.render(w, http.StatusUnauthorized, "login", page{Title: "Sign in", Data: next, Error: err.Error()})
+			return
+		}
+		c.sess.Start(w, who, cred)
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	tok := strings.TrimSpace(r.PostFormValue("token"))
+	who, cred, ok := "", "", false
+	if tok != "" {
+		who, cred, ok = c.cfg.Source.TokenSignIn(r.Context(), tok, from)
+	}
+	if !ok {
 		c.audit(r, "console", "sign in", "refused: wrong token")
 		c.render(w, http.StatusUnauthorized, "login", page{Title: "Sign in", Data: next, Error: "That admin token is not valid."})
 		return
 	}
-	c.audit(r, "console", "sign in", "ok")
+	c.sess.Start(w, who, cred)
+	c.audit(r, who, "sign in", "ok")
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {

@@ -13,8 +13,20 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // Source is what the console reads from (and the little it asks of) central.
+// Every call but the sign-ins gets a ctx that carries the session's
+// credential (CredOf): the source answers with what that credential may see.
 type Source interface {
-	CheckToken(token string) bool
+	// TokenSignIn checks a pasted token (the bootstrap admin token or an
+	// account's API token) and returns the session's audit name and
+	// credential.
+	TokenSignIn(ctx context.Context, token, from string) (who, cred string, ok bool)
+	// SignIn checks an account's password (rate-limited and audited by the
+	// source). The error is shown to the person signing in.
+	SignIn(ctx context.Context, account, password, from string) (who, cred string, err error)
+	// Allowed reports whether the session may do perm (an
+	// internal/account permission), and whether its credential is still
+	// valid at all (a disabled account, a revoked token: sign in again).
+	Allowed(ctx context.Context, perm string) (allowed, valid bool)
 	Overview(ctx context.Context) (Overview, error)
 	Devices(ctx context.Context, q DeviceQuery) (DevicePage, error)
 	Device(ctx context.Context, id string) (DeviceDetail, error)
@@ -22,6 +34,19 @@ type Source interface {
 	Revision(ctx context.Context, id string, seq uint64) (json.RawMessage, error)
 	Events(ctx context.Context, q EventQuery) ([]Event, error)
 	AckEvent(ctx context.Context, id uint64, who, from string) error
+}
+
+type credKey struct{}
+
+// WithCred returns ctx carrying a session's credential.
+func WithCred(ctx context.Context, cred string) context.Context {
+	return context.WithValue(ctx, credKey{}, cred)
+}
+
+// CredOf is the session credential ctx carries ("" for none).
+func CredOf(ctx context.Context) string {
+	c, _ := ctx.Value(credKey{}).(string)
+	return c
 }
 
 // Overview is the landing page.

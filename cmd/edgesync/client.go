@@ -25,7 +25,7 @@ import (
 
 var clientFlags = []cli.Flag{
 	&cli.StringFlag{Name: "server", Usage: "admin API base URL of a central or relay node", EnvVars: []string{"EDGESYNC_SERVER"}, Value: "https://127.0.0.1:7080"},
-	&cli.StringFlag{Name: "token", Usage: "admin bearer token", EnvVars: []string{"EDGESYNC_TOKEN"}},
+	&cli.StringFlag{Name: "token", Usage: "bearer token: an account's API token (`token create`, `account signin`) or the bootstrap admin token", EnvVars: []string{"EDGESYNC_TOKEN"}},
 	&cli.StringFlag{Name: "ca", Usage: "CA certificate file (ca.crt) that signed the server's certificate", EnvVars: []string{"EDGESYNC_CA"}},
 	&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 }
@@ -44,14 +44,17 @@ type adminClient struct {
 	hc    *http.Client // no Timeout: see callTimeout
 }
 
-func newAdminClient(c *cli.Context) (*adminClient, error) {
+func newAdminClient(c *cli.Context) (*adminClient, error) { return newClient(c, true) }
+
+// newClient is newAdminClient; without needToken it may have none (sign-in).
+func newClient(c *cli.Context, needToken bool) (*adminClient, error) {
 	base := strings.TrimRight(c.String("server"), "/")
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, usageError("--server %q: want an https://HOST:PORT URL", base)
 	}
-	if c.String("token") == "" {
-		return nil, usageError("an admin token is required (--token or EDGESYNC_TOKEN)")
+	if c.String("token") == "" && needToken {
+		return nil, usageError("an admin token is required (--token or EDGESYNC_TOKEN): the bootstrap admin token or an account's API token")
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if ca := c.String("ca"); ca != "" {
@@ -83,7 +86,9 @@ func (a *adminClient) open(ctx context.Context, method, path, contentType string
 		req.ContentLength = size
 		req.Header.Set("Content-Type", contentType)
 	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	route, _, _ := strings.Cut(path, "?")
 	resp, err := a.hc.Do(req)
 	if err != nil {

@@ -65,6 +65,8 @@ func newApp() *cli.App {
 			packageCommand(), // packagecmd.go
 			taskCommand(),    // taskcmd.go
 			cacheCommand(),   // cachecmd.go
+			accountCommand(), // accountcmd.go
+			tokenCommand(),   // tokencmd.go
 		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return cli.Exit(err.Error(), 2)

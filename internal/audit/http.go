@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -23,17 +24,37 @@ func Handler(list func(limit int) ([]Entry, error), limit func(*http.Request) in
 
 // Audited wraps an admin handler (outside its token check) and records every
 // change, every GET sensitive says is worth it (data handed out, costly
-// profiles) and every refused (401) request, rate-limited by the Log.
+// profiles) and every refused (401, 403) request, rate-limited by the Log.
+// The entry names the caller SetWho named, else the token's hash prefix.
 func Audited(record func(e Entry, denied bool), sensitive func(path string) bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
+		box := &whoBox{}
+		r = r.WithContext(context.WithValue(r.Context(), whoKey{}, box))
 		next.ServeHTTP(rec, r)
-		denied := rec.status == http.StatusUnauthorized
+		denied := rec.status == http.StatusUnauthorized || rec.status == http.StatusForbidden
 		if r.Method == http.MethodGet && !denied && !sensitive(r.URL.Path) {
 			return
 		}
-		record(Entry{Who: TokenWho(r), Action: r.Method + " " + r.URL.Path, From: RemoteHost(r), Result: ResultOf(rec.status)}, denied)
+		who := box.who
+		if who == "" {
+			who = TokenWho(r)
+		}
+		record(Entry{Who: who, Action: r.Method + " " + r.URL.Path, From: RemoteHost(r), Result: ResultOf(rec.status)}, denied)
 	})
+}
+
+type whoKey struct{}
+
+// whoBox carries the caller's name from the handler back to Audited.
+type whoBox struct{ who string }
+
+// SetWho names the caller of a request inside Audited (an account, not the
+// token's hash). Outside Audited it does nothing.
+func SetWho(r *http.Request, who string) {
+	if b, ok := r.Context().Value(whoKey{}).(*whoBox); ok {
+		b.who = who
+	}
 }
 
 // TokenWho names the caller of an admin API request by its token's hash

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,7 @@ type Log struct {
 	dropped prometheus.Counter
 	written prometheus.Counter
 
+	pending    atomic.Int64  // entries queued or being proposed
 	denyBudget chan struct{} // tokens for refused-request entries, refilled each second by Run
 }
 
@@ -75,6 +77,7 @@ func (l *Log) Record(e Entry, denied bool) {
 			return
 		}
 	}
+	l.pending.Add(1)
 	e.Node = l.cfg.Node
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
@@ -84,9 +87,14 @@ func (l *Log) Record(e Entry, denied bool) {
 	select {
 	case l.q <- e:
 	default:
+		l.pending.Add(-1)
 		l.dropped.Inc()
 	}
 }
+
+// Idle reports whether every recorded entry has been proposed (or
+// dropped): nothing is queued or in flight.
+func (l *Log) Idle() bool { return l.pending.Load() == 0 }
 
 // Run proposes queued entries one at a time until ctx is done.
 func (l *Log) Run(ctx context.Context) {
@@ -102,6 +110,7 @@ func (l *Log) Run(ctx context.Context) {
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			out, err := l.cfg.Propose(pctx, l.cfg.Encode(e))
 			cancel()
+			l.pending.Add(-1)
 			if err == nil && l.cfg.Result(out) == nil {
 				l.written.Inc()
 			} else {

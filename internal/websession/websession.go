@@ -21,9 +21,12 @@ const maxSessions = 1000
 
 // Session is one signed-in browser.
 type Session struct {
-	ID      string
-	CSRF    string
-	Who     string // audit identity
+	ID   string
+	CSRF string
+	Who  string // audit identity
+	// Cred is what the application resolves the session's rights from on
+	// every request (an account, a token's hash); opaque here.
+	Cred    string
 	Expires time.Time
 }
 
@@ -52,11 +55,17 @@ func (m *Manager) SignIn(w http.ResponseWriter, token string) (*Session, bool) {
 	if token == "" || m.CheckToken == nil || !m.CheckToken(token) {
 		return nil, false
 	}
+	return m.Start(w, "console", ""), true
+}
+
+// Start begins a session for a caller the application has authenticated
+// (by password, by token) and sets the session cookie.
+func (m *Manager) Start(w http.ResponseWriter, who, cred string) *Session {
 	ttl := m.TTL
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
-	s := &Session{ID: randomID(), CSRF: randomID(), Who: "console", Expires: time.Now().Add(ttl)}
+	s := &Session{ID: randomID(), CSRF: randomID(), Who: who, Cred: cred, Expires: time.Now().Add(ttl)}
 	m.mu.Lock()
 	if m.sessions == nil {
 		m.sessions = map[string]*Session{}
@@ -77,7 +86,7 @@ func (m *Manager) SignIn(w http.ResponseWriter, token string) (*Session, bool) {
 	m.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: s.ID, Path: m.path(), HttpOnly: true, Secure: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(ttl.Seconds())})
-	return s, true
+	return s
 }
 
 func (m *Manager) path() string {
