@@ -292,3 +292,36 @@ func TestAccounts_ISMImportExport(t *testing.T) {
 		t.Fatalf("refused imports changed the accounts: %v", tn.accountNames(t))
 	}
 }
+
+// TestUpgrade_OneTokenCluster: a cluster that knows only the bootstrap
+// admin token (no accounts in its state, as every cluster before accounts)
+// keeps working with that token, unchanged, across a restart; accounts
+// added later survive restarts and the token stays the break-glass
+// system-admin beside them.
+func TestUpgrade_OneTokenCluster(t *testing.T) {
+	tn := startTestNode(t, "")
+	token := tn.token
+	if names := tn.accountNames(t); len(names) != 0 {
+		t.Fatalf("a new cluster has accounts: %v", names)
+	}
+	for _, p := range []string{"/api/v1/devices", "/api/v1/sites", "/api/v1/audit", "/api/v1/accounts", "/api/v1/cluster"} {
+		tn.must(t, 200, token, "GET", p, nil)
+	}
+	tn.stop(t)
+	tn.start(t)
+	if tn.token != token {
+		t.Fatal("the admin token changed across a restart")
+	}
+	var who Whoami
+	tn.must(t, 200, token, "GET", "/api/v1/whoami", nil).decode(t, &who)
+	if who.Who != account.ReservedName || who.Access.Role != account.RoleSystemAdmin || who.Access.Scoped() {
+		t.Fatalf("admin token after restart: %+v", who)
+	}
+	tn.addAccount(t, account.Account{Name: "judy", Role: account.RoleViewer}, testPassword)
+	tn.stop(t)
+	tn.start(t)
+	tn.signIn(t, "judy", testPassword)
+	tn.must(t, 200, token, "GET", "/api/v1/accounts/judy", nil)
+	tn.must(t, 200, token, "DELETE", "/api/v1/accounts/judy", nil)
+	tn.must(t, 200, token, "GET", "/api/v1/backup", nil)
+}

@@ -25,6 +25,9 @@ func (s *consoleSource) TokenSignIn(ctx context.Context, tok, from string) (stri
 	if p == nil {
 		return "", "", false
 	}
+	if p.Account == "" {
+		return "console", credToken + hash, true // the bootstrap token's console name, as before accounts
+	}
 	return p.Who, credToken + hash, true
 }
 

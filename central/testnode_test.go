@@ -22,6 +22,8 @@ import (
 // 127.0.0.1.
 type testNode struct {
 	*Node
+	cfg   Config
+	stop  func(t *testing.T) // idempotent
 	base  string
 	token string // the bootstrap admin token
 	hc    *http.Client
@@ -74,31 +76,42 @@ func startTestNode(t *testing.T, dir string) *testNode {
 	if os.Getenv("EDGESYNC_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	n, err := New(cfg)
+	pool := x509.NewCertPool()
+	ca, _ := os.ReadFile(filepath.Join(pkiDir, "ca.crt"))
+	pool.AppendCertsFromPEM(ca)
+	tn := &testNode{cfg: cfg, hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	tn.start(t)
+	t.Cleanup(func() { tn.stop(t) })
+	return tn
+}
+
+// start opens the node from its config (and data dir) and runs it.
+func (tn *testNode) start(t *testing.T) {
+	t.Helper()
+	n, err := New(tn.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	pool := x509.NewCertPool()
-	ca, _ := os.ReadFile(filepath.Join(pkiDir, "ca.crt"))
-	pool.AppendCertsFromPEM(ca)
-	tn := &testNode{Node: n, base: n.URL(), token: n.AdminToken(),
-		hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	t.Cleanup(func() {
+	tn.Node, tn.base, tn.token = n, n.URL(), n.AdminToken()
+	tn.stop = func(t *testing.T) {
+		if cancel == nil {
+			return
+		}
 		tn.hc.CloseIdleConnections()
 		// Raft leaves a proposal queued at shutdown unanswered (BatchApplyCh),
 		// which would hold Close: let the audit log finish first.
 		waitFor(t, 20*time.Second, "audit log idle", n.view.audit.Idle)
 		cancel()
+		cancel = nil
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
-	})
+	}
 	waitFor(t, 20*time.Second, "leader with the admin token stored", func() bool { return n.raft.IsLeader() && n.adminHash() != "" })
-	return tn
 }
 
 // waitFor polls cond until it holds or the timeout passes.
