@@ -47,6 +47,7 @@ func (n *Node) accountRoutes(h func(string, http.HandlerFunc)) {
 	h("PUT /api/v1/accounts/{name}/password", n.handleAccountPassword)
 	h("GET /api/v1/accounts/export", n.handleAccountExport)
 	h("POST /api/v1/accounts/import", n.handleAccountImport)
+	n.totpRoutes(h) // totp.go
 	h("GET /api/v1/tokens", n.handleTokens)
 	h("POST /api/v1/tokens", n.handleTokenCreate)
 	h("DELETE /api/v1/tokens/{id}", n.handleTokenRevoke)
@@ -100,6 +101,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 type SignInRequest struct {
 	Account  string `json:"account"`
 	Password string `json:"password"`
+	Code     string `json:"code,omitempty"` // TOTP or recovery code, for two-step sign-in
 }
 
 // SignInResult is the answer to a sign-in: a token that lasts SignInTTL.
@@ -127,7 +129,7 @@ var dummyHash, _ = account.HashPassword("not a password of anyone")
 
 // SignIn checks an account's password, rate-limited per account and per
 // address (from), and audits the attempt.
-func (n *Node) SignIn(ctx context.Context, name, password, from string) (account.Account, error) {
+func (n *Node) SignIn(ctx context.Context, name, password, code, from string) (account.Account, error) {
 	who := name
 	if !account.ValidName(name) {
 		who = "(invalid account name)"
@@ -175,6 +177,18 @@ func (n *Node) SignIn(ctx context.Context, name, password, from string) (account
 		record(reason)
 		return account.Account{}, ErrBadCredentials
 	}
+	if err := n.checkSecondStep(ctx, a, code); err != nil {
+		if errors.Is(err, ErrCodeRequired) {
+			record("refused: code required")
+			return account.Account{}, err
+		}
+		reason := "refused: wrong code"
+		if n.auth.byAccount.Fail(akey) || n.auth.byAddr.Fail(fkey) {
+			reason += " (now locked out)"
+		}
+		record(reason)
+		return account.Account{}, ErrWrongCode
+	}
 	n.auth.byAccount.Succeed(akey)
 	n.auth.byAddr.Succeed(fkey)
 	record("ok")
@@ -187,7 +201,7 @@ func (n *Node) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		writeAccountResult(w, 0, nil, err)
 		return
 	}
-	a, err := n.SignIn(r.Context(), req.Account, req.Password, audit.RemoteHost(r))
+	a, err := n.SignIn(r.Context(), req.Account, req.Password, req.Code, audit.RemoteHost(r))
 	var locked *LockedOutError
 	switch {
 	case errors.As(err, &locked):
@@ -196,6 +210,12 @@ func (n *Node) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, ErrBadCredentials):
 		httpx.WriteError(w, http.StatusUnauthorized, "bad_credentials", err.Error())
+		return
+	case errors.Is(err, ErrCodeRequired):
+		httpx.WriteError(w, http.StatusUnauthorized, "code_required", err.Error())
+		return
+	case errors.Is(err, ErrWrongCode):
+		httpx.WriteError(w, http.StatusUnauthorized, "wrong_code", err.Error())
 		return
 	case err != nil:
 		writeAccountResult(w, 0, nil, err)
@@ -255,6 +275,7 @@ func (n *Node) handleAccountSet(w http.ResponseWriter, r *http.Request) {
 // PasswordRequest is the body of the password routes.
 type PasswordRequest struct {
 	Current  string `json:"current,omitempty"` // one's own password change only
+	Code     string `json:"code,omitempty"`    // and, with two-step sign-in, a code
 	Password string `json:"password"`
 }
 
@@ -279,7 +300,7 @@ func (n *Node) handleOwnPassword(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusBadRequest, "no_account", "the admin token belongs to no account: use PUT /api/v1/accounts/{name}/password")
 		return
 	}
-	if _, err := n.SignIn(r.Context(), p.Account, req.Current, audit.RemoteHost(r)); err != nil {
+	if _, err := n.SignIn(r.Context(), p.Account, req.Current, req.Code, audit.RemoteHost(r)); err != nil {
 		httpx.WriteError(w, http.StatusForbidden, "bad_credentials", "the current password is wrong")
 		return
 	}
@@ -386,7 +407,7 @@ func (n *Node) handleAccountExport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="accounts.csv"`)
 	cw.Write(account.ISMHeader)
 	for i := range as {
-		cw.Write(account.ISMRow(&as[i], false))
+		cw.Write(account.ISMRow(&as[i], as[i].TwoStep))
 	}
 	if err := cw.Flush(); err != nil {
 		n.log.Debug("Account export cut short", "err", err)

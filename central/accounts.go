@@ -44,6 +44,15 @@ var (
 type storedAccount struct {
 	account.Account
 	Hash string `json:"hash,omitempty"`
+	twoStepState
+}
+
+// twoStepState is an account's TOTP (RFC 6238) enrolment: the secret in
+// use, one being enrolled, and the SHA-256 of the unused recovery codes.
+type twoStepState struct {
+	TOTP        string   `json:"totp,omitempty"`
+	TOTPPending string   `json:"totp_pending,omitempty"`
+	Recovery    []string `json:"recovery,omitempty"`
 }
 
 // Token is an API token as listed (never the token itself).
@@ -71,6 +80,7 @@ type accountOp struct {
 	Hash    string          `json:"hash,omitempty"`     // add, update: the new password hash
 	SetHash bool            `json:"set_hash,omitempty"` // update: replace the hash (with Hash, "" clears)
 	Prev    uint64          `json:"prev,omitempty"`     // update: the Rev read; 0: any
+	TwoStep *twoStepState   `json:"two_step,omitempty"` // update: replaces the TOTP state (totp.go)
 }
 
 // accountsCommand applies all its ops or none.
@@ -152,14 +162,17 @@ func applyAccountOps(txn *badger.Txn, index uint64, c *accountsCommand) error {
 		}
 		a := storedAccount{Account: op.Account, Hash: op.Hash}
 		if op.Op == "update" {
-			a.Name, a.CreatedAt = cur[i].Name, cur[i].CreatedAt
+			a.Name, a.CreatedAt, a.twoStepState = cur[i].Name, cur[i].CreatedAt, cur[i].twoStepState
 			if !op.SetHash {
 				a.Hash = cur[i].Hash
+			}
+			if op.TwoStep != nil {
+				a.twoStepState = *op.TwoStep
 			}
 		} else {
 			a.CreatedAt = c.At
 		}
-		a.UpdatedAt, a.Rev, a.HasPassword = c.At, index, a.Hash != ""
+		a.UpdatedAt, a.Rev, a.HasPassword, a.TwoStep = c.At, index, a.Hash != "", a.TOTP != ""
 		if err := kv.PutJSON(txn, k, &a); err != nil {
 			return err
 		}

@@ -74,6 +74,9 @@ var routeRules = map[string]rule{
 	"PUT /api/v1/accounts/{name}/password": {perm: account.PermAccounts, global: true},
 	"GET /api/v1/accounts/export":          {perm: account.PermAccounts, global: true},
 	"POST /api/v1/accounts/import":         {perm: account.PermAccounts, global: true},
+	"POST /api/v1/account/totp":            {}, // one's own two-step enrolment
+	"POST /api/v1/account/totp/confirm":    {},
+	"DELETE /api/v1/accounts/{name}/totp":  {perm: account.PermAccounts, global: true},
 	"GET /api/v1/tokens":                   {}, // one's own; ?all=1 with manage-accounts
 	"POST /api/v1/tokens":                  {},
 	"DELETE /api/v1/tokens/{id}":           {}, // one's own, or any with manage-accounts

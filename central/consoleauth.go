@@ -31,10 +31,14 @@ func (s *consoleSource) TokenSignIn(ctx context.Context, tok, from string) (stri
 	return p.Who, credToken + hash, true
 }
 
-func (s *consoleSource) SignIn(ctx context.Context, name, password, from string) (string, string, error) {
-	a, err := (*Node)(s).SignIn(ctx, name, password, from)
+func (s *consoleSource) SignIn(ctx context.Context, name, password, code, from string) (string, string, error) {
+	a, err := (*Node)(s).SignIn(ctx, name, password, code, from)
 	var locked *LockedOutError
 	switch {
+	case errors.Is(err, ErrCodeRequired):
+		return "", "", console.ErrCodeRequired
+	case errors.Is(err, ErrWrongCode):
+		return "", "", errors.New("Wrong code.")
 	case errors.As(err, &locked):
 		return "", "", errors.New("Too many failed sign-ins: try again in " + locked.RetryAfter.Round(1e9).String() + ".")
 	case err != nil:
@@ -84,4 +88,21 @@ func inScopeRows(rows []indexRow, in func(string) bool) []indexRow {
 		}
 	}
 	return out
+}
+
+func (s *consoleSource) BeginTOTP(ctx context.Context) (console.TOTPEnrolment, error) {
+	p := s.principal(ctx)
+	if p.Account == "" {
+		return console.TOTPEnrolment{}, errors.New("the admin token belongs to no account: sign in with an account")
+	}
+	e, err := (*Node)(s).BeginTOTP(ctx, p.Account)
+	return console.TOTPEnrolment{Secret: e.Secret, QRPNG: e.QRPNG}, err
+}
+
+func (s *consoleSource) ConfirmTOTP(ctx context.Context, code string) ([]string, error) {
+	p := s.principal(ctx)
+	if p.Account == "" {
+		return nil, errors.New("the admin token belongs to no account")
+	}
+	return (*Node)(s).ConfirmTOTP(ctx, p.Account, code)
 }

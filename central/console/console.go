@@ -92,7 +92,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	for _, p := range []string{"login", "overview", "devices", "device", "diff", "events"} {
+	for _, p := range []string{"login", "overview", "devices", "device", "diff", "events", "totp"} {
 		t, err := template.Must(base.Clone()).ParseFS(webFS, "web/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: %w", err)
@@ -113,6 +113,9 @@ func New(cfg Config) (*Console, error) {
 	mux.HandleFunc("GET /devices/{id}/diff", c.auth(read, c.diff))
 	mux.HandleFunc("GET /events", c.auth(read, c.events))
 	mux.HandleFunc("POST /events/{id}/ack", c.auth(ack, c.ack))
+	mux.HandleFunc("GET /account/totp", c.auth(read, c.totpPage))   // totp.go
+	mux.HandleFunc("POST /account/totp", c.auth(read, c.totpBegin)) // totp.go
+	mux.HandleFunc("POST /account/totp/confirm", c.auth(read, c.totpConfirm))
 	c.mux = mux
 	return c, nil
 }
@@ -220,9 +223,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	from := remoteHost(r)
 	if name := strings.TrimSpace(r.PostFormValue("account")); name != "" {
-		who, cred, err := c.cfg.Source.SignIn(r.Context(), name, r.PostFormValue("password"), from)
+		who, cred, err := c.cfg.Source.SignIn(r.Context(), name, r.PostFormValue("password"), r.PostFormValue("code"), from)
 		if err != nil { // audited by the source
-			c.render(w, http.StatusUnauthorized, "login", page{Title: "Sign in", Data: next, Error: err.Error()})
+			msg := err.Error()
+			if errors.Is(err, ErrCodeRequired) {
+				msg = "Two-step sign-in is on for this account: enter the code from your authenticator app (or a recovery code)."
+			}
+			c.render(w, http.StatusUnauthorized, "login", page{Title: "Sign in", Data: next, Error: msg})
 			return
 		}
 		c.sess.Start(w, who, cred)

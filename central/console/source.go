@@ -12,6 +12,16 @@ import (
 // ErrNotFound is what Source returns for an unknown device or revision.
 var ErrNotFound = errors.New("not found")
 
+// ErrCodeRequired is SignIn's answer for a right password of an account
+// with two-step sign-in, given without its code.
+var ErrCodeRequired = errors.New("enter the code from your authenticator app")
+
+// TOTPEnrolment is what the enrolment page shows.
+type TOTPEnrolment struct {
+	Secret string
+	QRPNG  []byte
+}
+
 // Source is what the console reads from (and the little it asks of) central.
 // Every call but the sign-ins gets a ctx that carries the session's
 // credential (CredOf): the source answers with what that credential may see.
@@ -20,9 +30,14 @@ type Source interface {
 	// account's API token) and returns the session's audit name and
 	// credential.
 	TokenSignIn(ctx context.Context, token, from string) (who, cred string, ok bool)
-	// SignIn checks an account's password (rate-limited and audited by the
-	// source). The error is shown to the person signing in.
-	SignIn(ctx context.Context, account, password, from string) (who, cred string, err error)
+	// SignIn checks an account's password and, with two-step sign-in, its
+	// code (rate-limited and audited by the source). ErrCodeRequired asks
+	// for the code; another error is shown to the person signing in.
+	SignIn(ctx context.Context, account, password, code, from string) (who, cred string, err error)
+	// BeginTOTP starts the session's account's two-step enrolment.
+	BeginTOTP(ctx context.Context) (TOTPEnrolment, error)
+	// ConfirmTOTP checks a first code and returns the recovery codes.
+	ConfirmTOTP(ctx context.Context, code string) ([]string, error)
 	// Allowed reports whether the session may do perm (an
 	// internal/account permission), and whether its credential is still
 	// valid at all (a disabled account, a revoked token: sign in again).

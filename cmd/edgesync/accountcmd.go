@@ -219,6 +219,7 @@ func accountCommand() *cli.Command {
 				},
 			}.command(),
 			signinCommand(),
+			totpCommand(),
 			importCommand(),
 			exportCommand(),
 		},
@@ -240,10 +241,10 @@ func enableCommand(verb string, disabled bool) *cli.Command {
 }
 
 func signinCommand() *cli.Command {
-	const usage = "edgesync account signin NAME [--password-file F | --password-stdin] [--json]"
+	const usage = "edgesync account signin NAME [--password-file F | --password-stdin] [--code CODE] [--json]"
 	return &cli.Command{
 		Name: "signin", Usage: "sign in with a password and print a token for EDGESYNC_TOKEN (valid 8 hours)", UsageText: usage,
-		Flags: append(append([]cli.Flag{}, passwordFlags...), clientFlags...),
+		Flags: append(append([]cli.Flag{&cli.StringFlag{Name: "code", Usage: "two-step sign-in: the authenticator's code or a recovery code"}}, passwordFlags...), clientFlags...),
 		Action: func(c *cli.Context) error {
 			args, err := interspersed(c, 1, 1, usage)
 			if err != nil {
@@ -258,7 +259,7 @@ func signinCommand() *cli.Command {
 				return err
 			}
 			var res central.SignInResult
-			if err := a.call(c.Context, http.MethodPost, "/api/v1/signin", central.SignInRequest{Account: args[0], Password: pw}, &res); err != nil {
+			if err := a.call(c.Context, http.MethodPost, "/api/v1/signin", central.SignInRequest{Account: args[0], Password: pw, Code: c.String("code")}, &res); err != nil {
 				return err
 			}
 			if c.Bool("json") {
@@ -344,6 +345,47 @@ func exportCommand() *cli.Command {
 			}
 			_, err = io.Copy(w, io.LimitReader(resp.Body, maxAnswer))
 			return err
+		},
+	}
+}
+
+func totpCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "totp",
+		Usage: "two-step sign-in (TOTP, RFC 6238) of your account; the console shows the QR code",
+		Subcommands: []*cli.Command{
+			apiCommand[central.TOTPEnrolment]{
+				Name: "enrol", Usage: "start enrolment: print the otpauth URL and key for an authenticator app", UsageText: "edgesync account totp enrol [--json]",
+				Request: func(*cli.Context, []string) (apiRequest, error) { return postRequest("/api/v1/account/totp", nil), nil },
+				Print: func(c *cli.Context, e central.TOTPEnrolment) error {
+					_, err := fmt.Fprintf(c.App.Writer, "key\t%s\nurl\t%s\nthen: edgesync account totp confirm CODE\n", e.Secret, e.URL)
+					return err
+				},
+			}.command(),
+			apiCommand[struct {
+				Recovery []string `json:"recovery_codes"`
+			}]{
+				Name: "confirm", Usage: "turn two-step sign-in on with a first code; prints the recovery codes once", UsageText: "edgesync account totp confirm CODE [--json]", Args: 1,
+				Request: func(_ *cli.Context, args []string) (apiRequest, error) {
+					return postRequest("/api/v1/account/totp/confirm", central.CodeRequest{Code: args[0]}), nil
+				},
+				Print: func(c *cli.Context, v struct {
+					Recovery []string `json:"recovery_codes"`
+				}) error {
+					_, err := fmt.Fprintf(c.App.Writer, "two-step sign-in is on; recovery codes (each works once):\n%s\n", strings.Join(v.Recovery, "\n"))
+					return err
+				},
+			}.command(),
+			apiCommand[map[string]any]{
+				Name: "reset", Usage: "turn another account's two-step sign-in off (manage-accounts)", UsageText: "edgesync account totp reset NAME", Args: 1,
+				Request: func(_ *cli.Context, args []string) (apiRequest, error) {
+					return deleteRequest("/api/v1/accounts/" + url.PathEscape(args[0]) + "/totp"), nil
+				},
+				Print: func(c *cli.Context, _ map[string]any) error {
+					_, err := fmt.Fprintf(c.App.Writer, "two-step sign-in of %s is off\n", c.Args().First())
+					return err
+				},
+			}.command(),
 		},
 	}
 }

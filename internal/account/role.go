@@ -146,6 +146,7 @@ type Account struct {
 	Sites       []string     `json:"sites,omitempty"`
 	Disabled    bool         `json:"disabled,omitempty"`
 	HasPassword bool         `json:"has_password"`
+	TwoStep     bool         `json:"two_step"` // TOTP enrolled
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 	Rev         uint64       `json:"rev"` // Raft index of the last change
