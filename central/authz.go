@@ -84,7 +84,7 @@ var routeRules = map[string]rule{
 
 // principal is the caller of an authorized request.
 type principal struct {
-	Who     string // the audit name: the account, or account.ReservedName for the admin token
+	Who     string // the audit name: the account, or the admin token's hash prefix (token:0123456789ab)
 	Account string // "" for the admin token
 	TokenID string
 	Session bool
@@ -178,7 +178,8 @@ func (n *Node) principalByToken(tok string) *principal {
 
 func (n *Node) principalByHash(hash string) *principal {
 	if want := n.adminHash(); want != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(want)) == 1 {
-		return &principal{Who: account.ReservedName, Access: account.Full()}
+		// Audited by its hash prefix, as before accounts existed.
+		return &principal{Who: "token:" + hash[:12], Access: account.Full()}
 	}
 	var p *principal
 	n.raft.View(func(txn *badger.Txn) error {

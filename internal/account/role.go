@@ -160,8 +160,8 @@ var (
 	siteRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
-// ReservedName is the audit name of the break-glass admin token; no
-// account may take it.
+// ReservedName is kept from accounts so that it can only ever mean the
+// break-glass admin token (the file it lives in) in messages.
 const ReservedName = "admin-token"
 
 // ErrInvalid wraps every validation failure.
