@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 CHAOS_DURATION ?= 10m
 CHAOS_SEEDS ?= $(shell od -An -N3 -tu4 /dev/urandom | tr -d ' ')
 
-.PHONY: docs all build build-windows windows-check test-windows demo test fmt-check vet unit fullsize bench fuzz chaos crash soak clean
+.PHONY: docs all build build-windows windows-check test-windows demo test fmt-check vet unit fullsize bench bench-quick fuzz chaos crash soak clean
 
 all: build
 
@@ -55,6 +55,12 @@ fullsize:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./test/bench/
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./sync/... ./internal/raftnode/
+	$(GO) test -run '^$$' -bench BenchmarkCentralApply -benchtime 1x -timeout 10m ./central/
+
+## bench-quick: the headline figures at smaller sizes in under 5 minutes, one line each,
+##              name=value unit baseline=value ratio=value (test/bench/quick.sh)
+bench-quick:
+	GO=$(GO) ./test/bench/quick.sh
 
 ## fuzz: each fuzz target for FUZZTIME
 fuzz:

@@ -29,9 +29,10 @@ import (
 //	go test -run '^$' -bench 'Blob' -benchtime 1x ./test/bench/
 //
 // BenchmarkBlobServe (blobserve_bench_test.go) compares a relay with
-// http.FileServer and nginx. EDGESYNC_CAP_SECONDS sets the bandwidth-cap run length (default 10).
+// http.FileServer and nginx. EDGESYNC_CAP_SECONDS sets the bandwidth-cap run length (default 10);
+// BENCH_BLOB_MB the blob size in MiB (default 100).
 
-const blobSize = 100 << 20
+var blobSize = envInt("BENCH_BLOB_MB", 100) << 20
 
 type storeSource struct{ s *blobstore.Store }
 

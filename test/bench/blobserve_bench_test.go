@@ -157,7 +157,7 @@ func newServeRig(b *testing.B) *serveRig {
 		if err == nil {
 			nb, _ := io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && nb == blobSize {
+			if resp.StatusCode == http.StatusOK && nb == int64(blobSize) {
 				break
 			}
 		}
@@ -242,8 +242,8 @@ func (rs *serveRig) fetchAll(b *testing.B, transport, server string, c int) floa
 		})
 	}
 	wg.Wait()
-	if total != int64(c)*blobSize {
-		b.Fatalf("%s over %s: got %d bytes, want %d", server, transport, total, int64(c)*blobSize)
+	if total != int64(c)*int64(blobSize) {
+		b.Fatalf("%s over %s: got %d bytes, want %d", server, transport, total, int64(c)*int64(blobSize))
 	}
 	return float64(total) / (1 << 20) / time.Since(start).Seconds()
 }

@@ -113,6 +113,7 @@ func BenchmarkOfflineImport(b *testing.B) {
 		b.ReportMetric(float64(records)/importTime.Seconds(), "import_records/s")
 		b.ReportMetric(mbps(importTime), "import_MB/s")
 		b.ReportMetric(mbps(verifyTime), "verify_MB/s")
+		b.ReportMetric(float64(records)/verifyTime.Seconds(), "verify_records/s")
 		if tarTime > 0 {
 			b.ReportMetric(mbps(tarTime), "zstd|tar_MB/s")
 			b.ReportMetric(100*tarTime.Seconds()/verifyTime.Seconds(), "verify_%_of_zstd|tar")
