@@ -169,7 +169,7 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 		if rec.SiteID == "" {
 			rec.SiteID = c.Site
 		}
-		stored, err := json.Marshal(&rec)
+		stored, err := record.Marshal(&rec)
 		if err != nil {
 			return 0, err
 		}

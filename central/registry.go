@@ -31,46 +31,48 @@ func (r *registry) Cursor(ctx context.Context, site string) (uint64, error) {
 }
 
 // Accept commits a run of records in log entries under the size cap and
-// returns the site cursor after the last one.
+// returns the site cursor after the last one. The entries are proposed
+// pipelined, so a long run shares Raft appends and fsyncs; each entry applies
+// only the records that extend the cursor, so an entry after a failed one
+// changes nothing and the relay resends from the cursor.
 func (r *registry) Accept(ctx context.Context, site, relayNode string, first uint64, records [][]byte) (uint64, error) {
 	n := (*Node)(r)
-	cursor := uint64(0)
+	at := time.Now().UTC()
+	var cmds [][]byte
+	var counts []int
 	start, size := 0, 0
-	flush := func(end int) error {
-		c := &ingestCommand{Site: site, Relay: relayNode, At: time.Now().UTC(), First: first + uint64(start), Records: records[start:end]}
-		out, err := n.raft.Propose(ctx, c.encode())
-		if err != nil {
-			return err
-		}
-		if err := resultError(out); err != nil {
-			return err
-		}
-		_, _, rd, err := cmdenc.NewReader(out)
-		if err != nil {
-			return fmt.Errorf("ingest result: %w", err)
-		}
-		cursor = rd.Uint()
-		if rd.Err() != nil {
-			return fmt.Errorf("ingest result: %w", rd.Err())
-		}
-		n.metrics.ingested.Add(float64(end - start))
-		return nil
+	cut := func(end int) {
+		c := &ingestCommand{Site: site, Relay: relayNode, At: at, First: first + uint64(start), Records: records[start:end]}
+		cmds = append(cmds, c.encode())
+		counts = append(counts, end-start)
 	}
 	for i, rec := range records {
 		if i > start && size+len(rec) > maxCommandBytes-1024 {
-			if err := flush(i); err != nil {
-				return cursor, err
-			}
+			cut(i)
 			start, size = i, 0
 		}
 		size += len(rec) + 4
 	}
 	if start < len(records) || len(records) == 0 {
-		if err := flush(len(records)); err != nil {
-			return cursor, err
-		}
+		cut(len(records))
 	}
-	return cursor, nil
+	outs, err := n.raft.ProposePipelined(ctx, cmds)
+	cursor := uint64(0)
+	for i, out := range outs {
+		if rerr := resultError(out); rerr != nil {
+			return cursor, rerr
+		}
+		_, _, rd, derr := cmdenc.NewReader(out)
+		if derr != nil {
+			return cursor, fmt.Errorf("ingest result: %w", derr)
+		}
+		cursor = rd.Uint()
+		if rd.Err() != nil {
+			return cursor, fmt.Errorf("ingest result: %w", rd.Err())
+		}
+		n.metrics.ingested.Add(float64(counts[i]))
+	}
+	return cursor, err
 }
 
 // Contact records a relay's hello or periodic status.

@@ -50,3 +50,41 @@ func BenchmarkAppendJSON(b *testing.B) {
 		}
 	})
 }
+
+func TestMarshalMatchesJSONMarshal(t *testing.T) {
+	at := time.Date(2026, 11, 21, 9, 30, 1, 123456789, time.FixedZone("JST", 9*3600))
+	for _, p := range []string{
+		`{"hostname":"pc-1","os":{"name":"Debian GNU/Linux"}}`, `{ "a" : 1 }`, "{\"a\":\n[1,\t2]}", `{"a":"<b>&"}`,
+		`{"a":"x\"y \\"}`, `{"a":"\u2028"}`, "{\"a\":\"\u2028\"}", `[]`, `null`, `"s p"`, ``,
+	} {
+		for _, r := range []Record{
+			{DeviceID: "0123456789abcdef0123456789abcdef", Seq: 3, Kind: KindInventory, CollectedAt: at, Schema: 1, Payload: json.RawMessage(p)},
+			{DeviceID: "x", CollectedAt: at, Payload: json.RawMessage(p), ReceivedAt: at.UTC(), SiteID: "s", SiteSeq: 4},
+			{DeviceID: "x", CollectedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Payload: json.RawMessage(p)},
+		} {
+			want, werr := json.Marshal(&r)
+			got, err := Marshal(&r)
+			if !bytes.Equal(got, want) || (err == nil) != (werr == nil) {
+				t.Errorf("Marshal(payload %q):\n got %s, %v\nwant %s, %v", p, got, err, want, werr)
+			}
+		}
+	}
+}
+
+func FuzzMarshal(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{ "a" : "b c" }`, `{"a":"<"}`, "[\"\u2028\"]", `"\\\""`} {
+		f.Add([]byte(s))
+	}
+	at := time.Date(2026, 11, 21, 9, 30, 1, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if !json.Valid(p) {
+			return
+		}
+		r := Record{DeviceID: "x", Seq: 1, Kind: KindEvent, CollectedAt: at, Payload: p}
+		want, werr := json.Marshal(&r)
+		got, err := Marshal(&r)
+		if !bytes.Equal(got, want) || (err == nil) != (werr == nil) {
+			t.Fatalf("Marshal(payload %q):\n got %s, %v\nwant %s, %v", p, got, err, want, werr)
+		}
+	})
+}

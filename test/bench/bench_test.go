@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -177,6 +178,31 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// profileRelays takes a CPU profile of each relay process over the next
+// BENCH_PROFILE_SECONDS (default 5) into BENCH_PROFILE_DIR/name-node.pprof,
+// through the relay's admin /debug/pprof/profile; without BENCH_PROFILE_DIR
+// it does nothing. The returned func waits for the profiles.
+func profileRelays(b *testing.B, relays []*procnet.Proc, name string) func() {
+	dir := os.Getenv("BENCH_PROFILE_DIR")
+	if dir == "" {
+		return func() {}
+	}
+	secs := envInt("BENCH_PROFILE_SECONDS", 5)
+	var wg sync.WaitGroup
+	for _, r := range relays {
+		wg.Go(func() {
+			body, err := r.Fetch(context.Background(), fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, name+"-"+r.Name+".pprof"), body, 0o644)
+			}
+			if err != nil {
+				b.Logf("profile %s: %v", r.Name, err)
+			}
+		})
+	}
+	return wg.Wait
+}
+
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // BenchmarkIngest compares records/s acknowledged by a 3-node relay site
@@ -197,6 +223,8 @@ func BenchmarkIngest(b *testing.B) {
 			stopSampling := sampleRSS(s.relays)
 			cpu0 := cpuOf(s.relays)
 			self0 := selfCPU()
+			waitProfiles := profileRelays(b, s.relays, "ingest")
+			defer waitProfiles()
 			b.ResetTimer()
 			res, err := agent.Simulate(ctx, agent.SimConfig{Relays: s.urls, JoinToken: s.token, Agents: benchAgents, Reports: reports,
 				RecordBytes: recordBytes, BatchSize: batchRecords, Logger: quiet()})
@@ -285,6 +313,8 @@ func BenchmarkUplinkDrain(b *testing.B) {
 				if err != nil || res.Acked != total {
 					b.Fatalf("fill outbox: acked %d, %v", res.Acked, err)
 				}
+				waitProfiles := profileRelays(b, s.relays, "drain-"+transport)
+				defer waitProfiles()
 				b.ResetTimer()
 				start := time.Now()
 				if err := s.central.Start(); err != nil {
