@@ -49,10 +49,20 @@ func (ss *session) blob(rw io.Writer, wc *wire.Conn, req wire.BlobRequest) error
 	if _, err := wc.Send(wire.BlobInfo{Size: size, Offset: req.Offset}); err != nil {
 		return err
 	}
-	n, err := io.Copy(rw, f)
+	// Few large writes: each stream write costs quic-go a lock and a wake-up
+	// of the send loop whatever its size.
+	n, err := io.CopyBuffer(rw, readerOnly{f}, make([]byte, blobWriteSize))
 	b.Served(ss.site, node, req.SHA256, req.Offset, n)
 	if err != nil {
 		return fmt.Errorf("send blob %s at %d: %w", req.SHA256, req.Offset+n, err)
 	}
 	return nil
 }
+
+// blobWriteSize is the size of one stream write of blob bytes.
+const blobWriteSize = 1 << 20
+
+// readerOnly hides a file's WriterTo so io.CopyBuffer uses the buffer.
+type readerOnly struct{ r io.Reader }
+
+func (r readerOnly) Read(p []byte) (int, error) { return r.r.Read(p) }

@@ -68,10 +68,16 @@ func (c *Config) Validate() error {
 }
 
 // quicConfig is the QUIC configuration of the ingest listener.
+// Receive windows carry an uplink's pipelined batches (4 MiB each before
+// zstd) across a WAN's bandwidth-delay product; see sync/uplink's quicConfig.
 var quicConfig = &quic.Config{
-	MaxIdleTimeout:     30 * time.Second,
-	KeepAlivePeriod:    10 * time.Second,
-	MaxIncomingStreams: 16,
+	MaxIdleTimeout:                 30 * time.Second,
+	KeepAlivePeriod:                10 * time.Second,
+	MaxIncomingStreams:             16,
+	InitialStreamReceiveWindow:     4 << 20,
+	MaxStreamReceiveWindow:         16 << 20,
+	InitialConnectionReceiveWindow: 8 << 20,
+	MaxConnectionReceiveWindow:     24 << 20,
 }
 
 // Per-operation limits.

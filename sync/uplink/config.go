@@ -129,10 +129,21 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// quicConfig is the QUIC configuration for the link.
+// quicConfig is the QUIC configuration for the link. The receive windows are
+// sized for a WAN's bandwidth-delay product rather than quic-go's defaults
+// (512 KiB initial stream window, growing with the RTT): a relay fetching a
+// package over 100 Mbit/s at 200 ms RTT needs 2.5 MB in flight, 1 Gbit/s at
+// 50 ms 6 MB. They start large so a fetch is not held back while the
+// auto-tuning ramps up, and are bounded per connection; a relay holds at most
+// two connections (uplink, fetcher). quic-go sets the UDP socket buffers
+// (7 MiB, or logs once that the OS refused; see docs/runbook.md).
 var quicConfig = &quic.Config{
-	MaxIdleTimeout:  30 * time.Second,
-	KeepAlivePeriod: 10 * time.Second,
+	MaxIdleTimeout:                 30 * time.Second,
+	KeepAlivePeriod:                10 * time.Second,
+	InitialStreamReceiveWindow:     4 << 20,
+	MaxStreamReceiveWindow:         16 << 20,
+	InitialConnectionReceiveWindow: 8 << 20,
+	MaxConnectionReceiveWindow:     24 << 20,
 }
 
 // Per-operation limits.
