@@ -221,7 +221,7 @@ func applyIngest(txn *badger.Txn, index uint64, c *ingestCommand) (uint64, error
 		}
 	}
 	for _, id := range order {
-		if err := kv.PutJSON(txn, key(prefixDevice, id), devices[id]); err != nil {
+		if err := putDevice(txn, id, devices[id]); err != nil { // devicejson.go
 			return 0, err
 		}
 	}

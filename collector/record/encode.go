@@ -87,6 +87,23 @@ func Marshal(r *Record) ([]byte, error) {
 // jsonTime reports whether json.Marshal accepts t (years 0..9999).
 func jsonTime(t time.Time) bool { y := t.Year(); return y >= 0 && y <= 9999 }
 
+// Encoding helpers for other packages' fast paths that must match
+// json.Marshal byte for byte (central's device documents).
+
+// AppendJSONString appends s quoted as json.Marshal quotes it.
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
+// AppendJSONTime appends t as json.Marshal writes it; MarshalsAsIsTime says
+// whether json.Marshal accepts t at all.
+func AppendJSONTime(dst []byte, t time.Time) []byte { return appendTime(dst, t) }
+
+// MarshalsAsIsTime reports whether json.Marshal accepts t (years 0..9999).
+func MarshalsAsIsTime(t time.Time) bool { return jsonTime(t) }
+
+// MarshalsAsIs reports whether json.Marshal writes the valid, non-empty JSON
+// p held in a json.RawMessage unchanged.
+func MarshalsAsIs(p []byte) bool { return marshalsAsIs(p) }
+
 // marshalsAsIs reports whether valid JSON p is unchanged by encoding/json's
 // compaction of a json.RawMessage: no whitespace outside strings, and none of
 // the characters it escapes (<, >, &, U+2028, U+2029) anywhere.
