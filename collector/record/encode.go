@@ -111,28 +111,34 @@ func marshalsAsIs(p []byte) bool {
 	if len(p) == 0 {
 		return false // nil is null, empty is an error: leave both to json.Marshal
 	}
-	inString, escaped := false, false
+	inString := false
 	for i := 0; i < len(p); i++ {
 		c := p[i]
+		if !asIsSpecial[c] {
+			continue
+		}
 		switch {
 		case c == '<' || c == '>' || c == '&':
 			return false
-		case c == 0xE2 && i+2 < len(p) && p[i+1] == 0x80 && (p[i+2] == 0xA8 || p[i+2] == 0xA9):
-			return false
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
+		case c == 0xE2:
+			if i+2 < len(p) && p[i+1] == 0x80 && (p[i+2] == 0xA8 || p[i+2] == 0xA9) {
+				return false
 			}
+		case inString && c == '\\':
+			i++ // the escaped byte is '"', '\\', '/' or a letter: never special
 		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			inString = !inString
+		case !inString: // whitespace
 			return false
 		}
 	}
 	return true
 }
+
+// asIsSpecial marks the bytes marshalsAsIs must look at.
+var asIsSpecial = func() (t [256]bool) {
+	for _, c := range []byte("<>&\"\\ \t\n\r\xE2") {
+		t[c] = true
+	}
+	return t
+}()
