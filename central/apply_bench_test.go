@@ -19,7 +19,7 @@ import (
 )
 
 // BenchmarkCentralApply measures central applying agent records: a 1-node
-// central (real Raft, fsync on, real Badger state DB) takes runs of 4096
+// central (real Raft, fsync on, real Badger state DB) takes runs of 1024
 // records of 1 KiB from one site, as the uplink sends them, and in the same
 // run a Badger-only baseline writes the same bytes under the same keys with
 // SyncWrites on in transactions of the same size. Run:
@@ -32,7 +32,7 @@ func BenchmarkCentralApply(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_CENTRAL_RECORDS")); err == nil && v > 0 {
 		total = v
 	}
-	const perRun, devices = 4096, 2000 // perRun: the uplink's default batch (sync/uplink DefaultConfig)
+	const perRun, devices = 1024, 2000 // perRun: the uplink's default batch (sync/uplink DefaultConfig)
 	recs := benchRecords(total, devices)
 	b.Run("raft-1node", func(b *testing.B) {
 		for range b.N {

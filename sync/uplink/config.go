@@ -36,8 +36,10 @@ type Config struct {
 	// RateLimit caps upload bytes per second (0 = unlimited). Central may lower it per session.
 	RateLimit int64
 	// BatchRecords and BatchBytes bound one batch (uncompressed). Central commits a batch as
-	// several Raft entries proposed together, so large batches share its fsyncs
-	// (docs/benchmarks.md: 256 records a batch drained at a tenth of the link's rate).
+	// Raft entries of up to 448 KiB proposed together, so they share its fsyncs. Larger
+	// batches than the default 1024 records / 1 MiB raised the relay's peak RSS (4 MiB:
+	// +27 MB anonymous under the ingest bench) without a drain gain we could tell from
+	// noise (docs/benchmarks.md).
 	BatchRecords int
 	BatchBytes   int
 	// MaxInFlight is how many batches may await their ack (pipelining).
@@ -57,8 +59,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Transport:      TransportQUIC,
-		BatchRecords:   4096,
-		BatchBytes:     4 << 20,
+		BatchRecords:   1024,
+		BatchBytes:     1 << 20,
 		MaxInFlight:    4,
 		MinBackoff:     500 * time.Millisecond,
 		MaxBackoff:     time.Minute,
