@@ -77,6 +77,9 @@ func FuzzMarshal(f *testing.F) {
 	}
 	at := time.Date(2026, 11, 21, 9, 30, 1, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, p []byte) {
+		if got, want := canonicalPayload(p), canonicalPayloadSlow(p); !bytes.Equal(got, want) {
+			t.Fatalf("canonicalPayload(%q) = %q, want %q", p, got, want)
+		}
 		if !json.Valid(p) {
 			return
 		}

@@ -42,6 +42,15 @@ func Hash(r *Record) [32]byte {
 }
 
 func canonicalPayload(p []byte) []byte {
+	if marshalsAsIs(p) {
+		// Compact and escaped already (or not JSON, which is hashed as-is):
+		// the slow path below would return p unchanged.
+		return p
+	}
+	return canonicalPayloadSlow(p)
+}
+
+func canonicalPayloadSlow(p []byte) []byte {
 	var c bytes.Buffer
 	if err := json.Compact(&c, p); err != nil {
 		return p
