@@ -71,19 +71,26 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 	return d
 }
 
+// envSeed reads a seed from the environment, def when unset.
+func envSeed(t *testing.T, name string, def uint64) uint64 {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	seed, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, s, err)
+	}
+	return seed
+}
+
 // TestChaos is the fault-injection run; see the package doc.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos runs processes for a minute or more")
 	}
 	dur := envDuration(t, "CHAOS_DURATION", 60*time.Second)
-	seed := rand.Uint64() % 1_000_000
-	if s := os.Getenv("CHAOS_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("CHAOS_SEED=%q: %v", s, err)
-		}
-	}
+	seed := envSeed(t, "CHAOS_SEED", rand.Uint64()%1_000_000)
 	t.Logf("chaos seed %d, %s under faults (rerun: make chaos CHAOS_SEEDS=%d CHAOS_DURATION=%s)", seed, dur, seed, dur)
 
 	ctx, cancel := context.WithTimeout(context.Background(), dur+25*time.Minute)

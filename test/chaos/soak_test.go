@@ -62,13 +62,7 @@ func TestSoak(t *testing.T) {
 	dur := envDuration(t, "SOAK_DURATION", time.Hour)
 	interval := envDuration(t, "SOAK_INTERVAL", time.Minute)
 	faultEvery := envDuration(t, "SOAK_FAULT_EVERY", 5*time.Minute)
-	seed := uint64(1)
-	if s := os.Getenv("SOAK_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("SOAK_SEED=%q: %v", s, err)
-		}
-	}
+	seed := envSeed(t, "SOAK_SEED", 1)
 	t.Logf("soak seed %d for %s, a sample every %s, a fault every %s", seed, dur, interval, faultEvery)
 
 	ctx, cancel := context.WithTimeout(context.Background(), dur+30*time.Minute)
@@ -174,15 +168,8 @@ func (s *scheduler) softLane(ctx context.Context, rng *rand.Rand, period time.Du
 		if err != nil {
 			return err
 		}
-		for _, g := range [][]*node{s.d.relays, s.d.centrals} {
-			if err := waitFor(s.d.ctx, 90*time.Second, func() error {
-				if s.d.leaderOf(g) == nil {
-					return fmt.Errorf("%s group has no leader with full membership after a fault", g[0].Name)
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
+		if err := s.recovered(); err != nil {
+			return err
 		}
 	}
 	return nil
