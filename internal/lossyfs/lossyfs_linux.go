@@ -26,7 +26,6 @@ type FS struct {
 	mu           sync.Mutex
 	nodes        map[*node]struct{} // every node holding unsynced data
 	dropped      atomic.Int64       // unsynced bytes discarded by Cut
-	synced       atomic.Int64       // bytes made durable by fsync
 }
 
 // Mount serves backing at mnt (both must exist). It needs root and /dev/fuse.
@@ -83,9 +82,6 @@ func (f *FS) Cut() {
 
 // Dropped is how many bytes of unsynced data Cut discarded (whole pages).
 func (f *FS) Dropped() int64 { return f.dropped.Load() }
-
-// Synced is how many bytes fsync made durable.
-func (f *FS) Synced() int64 { return f.synced.Load() }
 
 // Unmount detaches the mount and waits for the server to stop.
 func (f *FS) Unmount() error {
@@ -239,16 +235,9 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	if h, ok := f.(*handle); ok {
 		f = h.lf
 	}
-	if errno := n.LoopbackNode.Getattr(ctx, f, out); errno != 0 {
-		return errno
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.sized && out.Mode&syscall.S_IFMT == syscall.S_IFREG {
-		out.Size = uint64(n.size)
-		out.Blocks = (out.Size + 511) / 512
-	}
-	return 0
+	// Sizes reach the backing file at once (resize), so its attributes are
+	// the mount's.
+	return n.LoopbackNode.Getattr(ctx, f, out)
 }
 
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
@@ -384,13 +373,11 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 
 // flush makes the overlay durable in the backing file (n.mu held).
 func (n *node) flush() syscall.Errno {
-	var bytes int64
 	for p, b := range n.pages {
 		b = b[:max(0, min(int64(pageSize), n.size-p*pageSize))]
 		if _, err := n.back.WriteAt(b, p*pageSize); err != nil {
 			return fs.ToErrno(err)
 		}
-		bytes += int64(len(b))
 	}
 	if err := n.back.Truncate(n.size); err != nil {
 		return fs.ToErrno(err)
@@ -398,7 +385,6 @@ func (n *node) flush() syscall.Errno {
 	if err := n.back.Sync(); err != nil {
 		return fs.ToErrno(err)
 	}
-	n.fs.synced.Add(bytes)
 	n.pages = nil
 	n.fs.mu.Lock()
 	delete(n.fs.nodes, n)
